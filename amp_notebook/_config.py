@@ -1,0 +1,206 @@
+"""Configuration values: the redacted API key, endpoints, limits and pacing.
+
+Everything here is an immutable value. Numbers come from the reference
+(``shared/reference/amplitude-api.md``, sections "Endpoints" and "Limits").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, replace
+from typing import Literal
+from urllib.parse import urlsplit
+
+from ._exceptions import ConfigurationError
+
+Region = Literal["us", "eu"]
+Api = Literal["http", "batch"]
+
+REDACTED = "**********"
+
+
+class ApiKey:
+    """An Amplitude project API key that never shows itself.
+
+    ``str``, ``repr``, ``format`` and pickling all give ``**********``; only
+    :meth:`reveal` returns the key, and only the request-body encoder calls it.
+    (pydantic's ``SecretStr`` pattern, design.md principle 6.)
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | ApiKey) -> None:
+        if isinstance(value, ApiKey):
+            value = value.reveal()
+        if not isinstance(value, str):
+            raise ConfigurationError("the API key must be a string")
+        value = value.strip()
+        if not value:
+            raise ConfigurationError("the API key is empty")
+        object.__setattr__(self, "_value", value)
+
+    def reveal(self) -> str:
+        """The key itself. Only the body encoder should call this."""
+        return self._value  # type: ignore[no-any-return]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("ApiKey is immutable")
+
+    def __repr__(self) -> str:
+        return f"ApiKey({REDACTED!r})"
+
+    def __str__(self) -> str:
+        return REDACTED
+
+    def __format__(self, spec: str) -> str:
+        return REDACTED
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiKey) and other.reveal() == self.reveal()
+
+    def __hash__(self) -> int:
+        return hash(("ApiKey", self._value))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickling would write the key to disk or to another process: refuse.
+        raise TypeError("ApiKey cannot be pickled")
+
+
+def resolve_api_key(api_key: str | ApiKey | None, *, required: bool = True) -> ApiKey | None:
+    """The key from the argument, else ``AMPLITUDE_API_KEY``; a clear error when neither."""
+    if api_key is None:
+        api_key = os.environ.get("AMPLITUDE_API_KEY") or None
+    if api_key is None:
+        if required:
+            raise ConfigurationError(
+                "no Amplitude API key: pass api_key=..., set AMPLITUDE_API_KEY, "
+                "or use %amplitude key in a notebook (dry_run=True needs no key)"
+            )
+        return None
+    return ApiKey(api_key)
+
+
+# Reference, "Endpoints".
+_URLS: dict[tuple[str, str], str] = {
+    ("us", "http"): "https://api2.amplitude.com/2/httpapi",
+    ("eu", "http"): "https://api.eu.amplitude.com/2/httpapi",
+    ("us", "batch"): "https://api2.amplitude.com/batch",
+    ("eu", "batch"): "https://api.eu.amplitude.com/batch",
+}
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where requests go: a URL and which API (and so which limits) it speaks."""
+
+    url: str
+    api: Api = "http"
+    region: Region | None = "us"
+
+    @property
+    def label(self) -> str:
+        """Human name for summaries: "HTTP V2 (US)", "Batch (custom: 127.0.0.1:8000)"."""
+        name = "HTTP V2" if self.api == "http" else "Batch"
+        if self.region is not None:
+            return f"{name} ({self.region.upper()})"
+        return f"{name} ({urlsplit(self.url).netloc})"
+
+
+def resolve_endpoint(region: str = "us", api: str = "http", endpoint: str | None = None) -> Endpoint:
+    """Check region/api and pick the URL; refuse plain http:// anywhere but loopback."""
+    region_l, api_l = str(region).lower(), str(api).lower()
+    if api_l not in ("http", "batch"):
+        raise ConfigurationError(f"api must be 'http' (HTTP V2) or 'batch' (Batch Event Upload), not {api!r}")
+    if endpoint is None:
+        if region_l not in ("us", "eu"):
+            raise ConfigurationError(f"region must be 'us' or 'eu', not {region!r}")
+        return Endpoint(_URLS[(region_l, api_l)], api_l, region_l)  # type: ignore[arg-type]
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"endpoint must be an http(s) URL, not {endpoint!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        # The key travels in the body: never send it in clear text off this machine.
+        raise ConfigurationError(
+            f"refusing plain http:// to {parts.hostname}: the API key travels in the request "
+            "body, so only https:// is allowed except on loopback (127.0.0.1, localhost, ::1)"
+        )
+    return Endpoint(endpoint, api_l, None)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits (reference, "Limits").
+
+    HTTP V2: "fewer than 2000" events and "under 1 MB" per request.
+    Batch: "under 20 MB"; it has no documented event count, so the same 2000 cap
+    keeps one bad request small.
+    """
+
+    max_events: int = 1999
+    max_body_bytes: int = 1_000_000 - 1
+
+    def __post_init__(self) -> None:
+        if self.max_events < 1:
+            raise ConfigurationError("max_events per request must be at least 1")
+        if self.max_body_bytes < 1024:
+            raise ConfigurationError("max_body_bytes must be at least 1024")
+
+    @classmethod
+    def for_api(cls, api: str) -> Limits:
+        if api == "batch":
+            return cls(max_events=1999, max_body_bytes=20_000_000 - 1)
+        return cls()
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """Rates to stay under, so that a well-formed upload gets no 429.
+
+    ``device_eps`` over ``window_s``: per device_id (or user_id), reference "Limits":
+    HTTP V2 about 30 events/s averaged over about 30 s; Batch 1000 events/s.
+    ``project_eps`` / ``project_rps``: project-wide caps (None = none), e.g. Starter.
+    ``safety``: the share of each documented rate we allow ourselves, to absorb
+    clock differences between us and the server.
+    """
+
+    device_eps: float = 30.0
+    window_s: float = 30.0
+    project_eps: float | None = None
+    project_rps: float | None = None
+    safety: float = 0.95
+
+    @classmethod
+    def for_api(cls, api: str) -> Pacing:
+        return cls(device_eps=1000.0) if api == "batch" else cls()
+
+    def scaled(self, **changes: float | None) -> Pacing:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+# Amplitude pricing tiers (reference, "Limits": Starter plan, whole project).
+# Not the `plan` event key, which is the tracking plan.
+TIERS: dict[str, dict[str, float | int | None]] = {
+    "starter": {"max_events": 10, "project_eps": 1000.0, "project_rps": 100.0},
+    "growth": {"max_events": 1999, "project_eps": None, "project_rps": None},
+    "enterprise": {"max_events": 1999, "project_eps": None, "project_rps": None},
+}
+
+
+def tier_settings(tier: str | None) -> dict[str, float | int | None]:
+    if tier is None:
+        return {}
+    try:
+        return dict(TIERS[tier.lower()])
+    except KeyError:
+        raise ConfigurationError(f"tier must be one of {sorted(TIERS)}, not {tier!r}") from None
