@@ -2,12 +2,44 @@
 
 A :class:`ResolvedMapping` says, for every event key that will be sent, where
 its value comes from: a column of the frame or a constant (:func:`const`).
+
+How :func:`resolve_mapping` decides (a pandas user should be unsurprised):
+
+1. Automatic matching always runs. A column named like an event key maps to it:
+   the exact key (``user_id``), or the key or one of its ``_keys.ALIASES``
+   compared with ``_keys.normalise_name`` (``User ID``, ``userId``, ``timestamp``).
+   Dotted columns ``event_properties.<name>``, ``user_properties.<name>``,
+   ``groups.<type>`` and ``plan.<field>`` go into the nested objects (the name is
+   everything after the first dot, kept flat: ``event_properties.a.b`` -> ``"a.b"``).
+   So a frame whose columns are already Amplitude keys needs no mapping.
+2. An explicit ``mapping`` (and ``constants``) *extends and overrides* that, like
+   ``df.rename`` touches only what it names: a key it names is taken from it
+   (never auto-matched), a column it uses is not auto-matched to anything else, and
+   ``None`` as a value drops a key (``{"time": None}``) or a property.
+3. A string in a mapping always names a column; constants are :class:`Const`
+   (``const("Purchase")``) or go through ``constants``.
+
+Mapping values:
+- a top-level key (``user_id``, ``time``, ``insert_id``, ``$skip_user_properties_sync``
+  ...) takes a column label or a ``Const``;
+- ``event_properties`` / ``user_properties`` / ``groups`` take a list of columns
+  (each named as its column), a dict ``{name: column | Const | None}``, or a single
+  column (or ``Const``) holding whole dicts;
+- ``plan`` takes a dict ``{"branch" | "source" | "version": column | Const}`` or a
+  single column holding dicts;
+- dotted keys (``"event_properties.plan": "plan_col"``) name one nested value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import difflib
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
+
+import pandas as pd
+
+from ._exceptions import MappingError
+from ._keys import ALIASES, EVENT_KEYS, NESTED_KEYS, PLAN_FIELDS, normalise_name
 
 
 @dataclass(frozen=True)
@@ -35,6 +67,9 @@ class Field:
     ``key`` is a top-level event key (``_keys.EVENT_KEYS``); ``name`` the property,
     group type or plan field inside a nested key, else ``None``; ``source`` a column
     label of the frame or a :class:`Const`.
+
+    A nested key may also have a field with ``name=None``: a column (or constant)
+    holding whole dicts, which the named fields of the same key extend/override.
     """
 
     key: str
@@ -70,5 +105,265 @@ class ResolvedMapping:
                 seen.setdefault(field.source, None)
         return list(seen)
 
+    def keys(self) -> list[str]:
+        """The top-level event keys that have at least one field."""
+        return list(dict.fromkeys(f.key for f in self.fields))
 
-# resolve_mapping(columns, mapping=None, constants=None) -> ResolvedMapping: see the contract.
+    def to_dict(self) -> dict[str, object]:
+        """The mapping as a user would write ``mapping=...`` (constants as ``const(...)``).
+
+        Nested fields become ``{name: source}`` dicts; when a nested key also has a
+        whole-object source, its named fields are written as dotted keys instead.
+        """
+        out: dict[str, object] = {}
+        for field in self.fields:
+            if field.name is None:
+                out[field.key] = field.source
+        for field in self.fields:
+            if field.name is None:
+                continue
+            if field.key in out and not isinstance(out[field.key], dict):
+                out[field.path] = field.source
+            else:
+                sub = out.setdefault(field.key, {})
+                assert isinstance(sub, dict)
+                sub[field.name] = field.source
+        return out
+
+    def __repr__(self) -> str:
+        return f"ResolvedMapping({self.to_dict()!r})"
+
+
+# normalised column name -> event key, for automatic matching.
+_AUTO_NAMES: dict[str, str] = {}
+for _key in EVENT_KEYS:
+    for _name in (_key, *ALIASES.get(_key, ())):
+        _norm = normalise_name(_name)
+        # Two keys sharing a normalised name would make matching order-dependent.
+        assert _AUTO_NAMES.get(_norm, _key) == _key, f"alias clash: {_name!r}"
+        _AUTO_NAMES[_norm] = _key
+
+_PREFIXES: dict[str, str] = {f"{key}.": key for key in NESTED_KEYS}
+
+_Source = Hashable | Const
+# Sentinel: a key or property the user dropped with None.
+_DROP = Const(object())
+
+
+def _suggest(word: object, candidates: Iterable[object]) -> str | None:
+    """A close match for ``word`` among ``candidates`` (strings only), by name or by difflib."""
+    if not isinstance(word, str):
+        return None
+    names = [c for c in candidates if isinstance(c, str)]
+    if word in names:
+        return word
+    norm = normalise_name(word)
+    for name in names:
+        if normalise_name(name) == norm:
+            return name
+    matches = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    if not matches:
+        lowered = {n.lower(): n for n in names}
+        matches = [lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=1)]
+    return matches[0] if matches else None
+
+
+def _suggest_key(word: str) -> str | None:
+    """A close event key for an unknown mapping key: an alias first, then difflib."""
+    base, dot, rest = word.partition(".")
+    if dot:
+        key = _suggest_key(base)
+        return f"{key}.{rest}" if key in NESTED_KEYS else key
+    norm = normalise_name(word)
+    if norm in _AUTO_NAMES:
+        return _AUTO_NAMES[norm]
+    return _suggest(word, EVENT_KEYS)
+
+
+class _Resolver:
+    def __init__(self, columns: pd.Index) -> None:
+        self.columns = columns
+        self.duplicated = set(columns[columns.duplicated()].tolist())
+        # path -> (source, origin) for explicit entries; origin is for messages.
+        self.explicit: dict[tuple[str, str | None], _Source] = {}
+        self.origin: dict[tuple[str, str | None], str] = {}
+
+    # -- explicit -------------------------------------------------------------------
+    def column(self, label: Hashable, key: str) -> Hashable:
+        if label not in self.columns:
+            hint = _suggest(label, self.columns)
+            raise MappingError(
+                f"mapping for {key!r}: there is no column {label!r}", key=key, column=label, suggestion=hint
+            )
+        if label in self.duplicated:
+            raise MappingError(
+                f"mapping for {key!r}: the frame has several columns named {label!r}; "
+                "rename them so that each column label is unique",
+                key=key,
+                column=label,
+            )
+        return label
+
+    def source(self, value: object, key: str) -> _Source:
+        if value is None:
+            return _DROP
+        if isinstance(value, Const):
+            return value
+        if isinstance(value, (list, dict, set)):
+            raise MappingError(
+                f"mapping for {key!r}: expected a column label or const(...), got a {type(value).__name__}",
+                key=key,
+            )
+        return self.column(value, key)  # type: ignore[arg-type]
+
+    def add(self, key: str, name: str | None, source: _Source, origin: str) -> None:
+        path = (key, name)
+        if path in self.explicit:
+            label = key if name is None else f"{key}.{name}"
+            where = origin if self.origin[path] == origin else f"{self.origin[path]} and {origin}"
+            raise MappingError(
+                f"{label!r} is given twice (in {where}); give it once",
+                key=label,
+                column=None if isinstance(source, Const) else source,
+            )
+        self.explicit[path] = source
+        self.origin[path] = origin
+
+    def entry(self, key: str, value: object, origin: str, *, constant: bool = False) -> None:
+        base, dot, name = key.partition(".")
+        if base not in EVENT_KEYS or (dot and (base not in NESTED_KEYS or not name)):
+            raise MappingError(f"unknown event key {key!r} in {origin}", key=key, suggestion=_suggest_key(key))
+        if dot:
+            self.nested_name(base, name, origin)
+            one = _DROP if value is None else const(value) if constant else self.source(value, key)
+            self.add(base, name, one, origin)
+            return
+        if base not in NESTED_KEYS:
+            whole = _DROP if value is None else const(value) if constant else self.source(value, key)
+            self.add(base, None, whole, origin)
+            return
+        # A nested key: a list of columns, a dict of name -> source, or one whole-object source.
+        if isinstance(value, Mapping):
+            for sub, sub_value in value.items():
+                if not isinstance(sub, str):
+                    raise MappingError(
+                        f"{base!r}: names inside it must be strings, got {sub!r}", key=base
+                    )
+                self.nested_name(base, sub, origin)
+                path = f"{base}.{sub}"
+                if sub_value is None:
+                    src: _Source = _DROP
+                else:
+                    src = const(sub_value) if constant else self.source(sub_value, path)
+                self.add(base, sub, src, origin)
+        elif not constant and (isinstance(value, list) or (isinstance(value, tuple) and value not in self.columns)):
+            for label in value:
+                label = self.column(label, base)
+                name = str(label)
+                self.nested_name(base, name, origin)
+                self.add(base, name, label, origin)
+        else:
+            src = _DROP if value is None else const(value) if constant else self.source(value, base)
+            self.add(base, None, src, origin)
+
+    @staticmethod
+    def nested_name(key: str, name: str, origin: str) -> None:
+        if key == "plan" and name not in PLAN_FIELDS:
+            # Reference, "Event keys" -> plan: only branch, source, version.
+            raise MappingError(
+                f"plan has only the fields {list(PLAN_FIELDS)}, not {name!r} (in {origin})",
+                key=f"plan.{name}",
+                suggestion=_suggest(name, PLAN_FIELDS),
+            )
+
+    # -- automatic ------------------------------------------------------------------
+    def automatic(self) -> list[Field]:
+        used = {src for src in self.explicit.values() if not isinstance(src, Const)}
+        taken = set(self.explicit)
+        matches: dict[tuple[str, str | None], list[Hashable]] = {}
+        for label in self.columns:
+            if not isinstance(label, str) or label in used:
+                continue
+            path = self.auto_path(label)
+            if path is not None and path not in taken:
+                matches.setdefault(path, []).append(label)
+        fields = []
+        for (key, name), labels in matches.items():
+            path_text = key if name is None else f"{key}.{name}"
+            if len(set(labels)) == 1 and len(labels) > 1:
+                raise MappingError(
+                    f"the frame has {len(labels)} columns named {labels[0]!r} (matching the event "
+                    f"key {path_text!r}); rename them so that each column label is unique",
+                    key=path_text,
+                    column=labels[0],
+                )
+            if len(labels) > 1:
+                best = _suggest(path_text, labels) or str(labels[0])
+                raise MappingError(
+                    "columns " + ", ".join(map(repr, labels)) + f" all match the event key "
+                    f"{path_text!r}: name the one to use, e.g. mapping={{{path_text!r}: {best!r}}}, "
+                    "or rename the others",
+                    key=path_text,
+                    column=labels[0],
+                    suggestion=best,
+                )
+            fields.append(Field(key, name, labels[0]))
+        return fields
+
+    @staticmethod
+    def auto_path(label: str) -> tuple[str, str | None] | None:
+        for prefix, key in _PREFIXES.items():
+            if label.startswith(prefix) and len(label) > len(prefix):
+                name = label[len(prefix) :]
+                _Resolver.nested_name(key, name, f"column {label!r}")
+                return key, name
+        auto = _AUTO_NAMES.get(normalise_name(label))
+        return None if auto is None else (auto, None)
+
+
+def resolve_mapping(
+    columns: pd.Index | Iterable[Hashable],
+    mapping: Mapping[str, object] | None = None,
+    constants: Mapping[str, object] | None = None,
+) -> ResolvedMapping:
+    """Resolve which column (or constant) feeds each event key; see the module docstring.
+
+    ``constants`` maps a key (``"event_type"``, ``"event_properties.source"``, or a
+    nested key with a dict) to a value used for every row; strings there are values.
+    Raises :class:`MappingError` naming the key and column, with a close match when
+    there is one.
+    """
+    if not isinstance(columns, pd.Index):
+        columns = pd.Index(list(columns), tupleize_cols=False)
+    assert isinstance(columns, pd.Index)
+    if isinstance(columns, pd.MultiIndex):
+        raise MappingError(
+            "the frame has MultiIndex columns; flatten them first, e.g. "
+            "df.columns = ['.'.join(map(str, c)) for c in df.columns]"
+        )
+    resolver = _Resolver(columns)
+    for key, value in (mapping or {}).items():
+        if not isinstance(key, str):
+            raise MappingError(f"mapping keys are event keys (strings), got {key!r}", key=None, column=key)
+        resolver.entry(key, value, "mapping")
+    for key, value in (constants or {}).items():
+        resolver.entry(key, value, "constants", constant=True)
+
+    auto = resolver.automatic()
+    by_path: dict[tuple[str, str | None], Field] = {(f.key, f.name): f for f in auto}
+    for (key, name), src in resolver.explicit.items():
+        if src is not _DROP:
+            by_path[(key, name)] = Field(key, name, src)
+    # A dropped whole-object source (e.g. {"event_properties": None}) drops the
+    # automatic dotted columns of that key as well: "no event_properties".
+    dropped_objects = {k for (k, n), s in resolver.explicit.items() if s is _DROP and n is None}
+
+    order = {key: i for i, key in enumerate(EVENT_KEYS)}
+    fields = sorted(
+        (f for f in by_path.values() if f.key not in dropped_objects or (f.key, f.name) in resolver.explicit),
+        key=lambda f: (order[f.key], f.name is not None),
+    )
+    return ResolvedMapping(tuple(fields))
+
+
+__all__ = ["Const", "Field", "MappingError", "ResolvedMapping", "const", "resolve_mapping"]

@@ -1,0 +1,78 @@
+"""The functions behind the accessor: each takes the frame first."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from ._encoding import EncodeOptions, iter_events
+from ._mapping import resolve_mapping
+from ._report import ValidationReport
+from ._upload import upload, upload_async
+from ._validation import ValidateOptions, validate_frame
+
+
+def validate(
+    df: pd.DataFrame,
+    mapping: Mapping[str, object] | None = None,
+    *,
+    min_id_length: int = 5,
+    tz: str = "UTC",
+    time_unit: str | None = None,
+    now_ms: int | None = None,
+) -> ValidationReport:
+    """Check every row of ``df`` against Amplitude's rules (nothing is sent)."""
+    rm = resolve_mapping(df.columns, mapping)
+    options = ValidateOptions(
+        min_id_length=min_id_length,
+        tz=tz,
+        time_unit=time_unit,
+        now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
+    )
+    return validate_frame(df, rm, options)
+
+
+def to_events(
+    df: pd.DataFrame,
+    mapping: Mapping[str, object] | None = None,
+    *,
+    tz: str = "UTC",
+    time_unit: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    rm = resolve_mapping(df.columns, mapping)
+    return iter_events(df, rm, EncodeOptions(tz=tz, time_unit=time_unit))
+
+
+class EventPreview:
+    """Events as pretty JSON: text in a terminal, a <pre> block in a notebook."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+
+    def __repr__(self) -> str:
+        return "\n".join(
+            orjson.dumps(e, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() for e in self.events
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(repr(self))}</pre>"
+
+
+def preview(df: pd.DataFrame, n: int = 5, mapping: Mapping[str, object] | None = None, **options: Any) -> EventPreview:
+    events = []
+    for event in to_events(df.iloc[: max(0, n)], mapping, **options):
+        events.append(event)
+    return EventPreview(events)
+
+
+def resolved_mapping(df: pd.DataFrame, mapping: Mapping[str, object] | None = None) -> dict[str, object]:
+    return resolve_mapping(df.columns, mapping).to_dict()
+
+
+__all__ = ["EventPreview", "preview", "resolved_mapping", "to_events", "upload", "upload_async", "validate"]

@@ -1,0 +1,316 @@
+"""The one async upload loop.
+
+It takes encoded events, asks the device-aware :class:`Scheduler` for the next
+request, sends it with httpx, hands the answer to the pure decision table
+(:func:`interpret`), and carries out the decision: count, reject, resend,
+split, pause, retry. It writes every row's fate into the :class:`RowLedger`
+and emits :class:`ProgressUpdate` snapshots; it never imports a widget.
+
+The clock, sleep, rng and HTTP transport are injected, so tests drive it
+against the in-process sandbox without sleeping (design.md, principles 3 and 7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import count
+
+import httpx
+
+from ._batching import Batch, Scheduler, envelope_size
+from ._config import ApiKey, Endpoint, Limits, Pacing
+from ._encoding import EncodedChunk
+from ._logging import logger, register_secret
+from ._progress_model import Phase, ProgressSink, ProgressUpdate
+from ._responses import Outcome, interpret
+from ._result import FAILED, INGESTED, PENDING, REJECTED, RowLedger
+from ._retry import RetryPolicy
+
+USER_AGENT = "amp_notebook"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    endpoint: Endpoint
+    api_key: ApiKey = field(repr=False)
+    options: Mapping[str, object] | None = None
+    limits: Limits = field(default_factory=Limits)
+    pacing: Pacing = field(default_factory=Pacing)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    concurrency: int = 4
+    timeout: httpx.Timeout = field(
+        default_factory=lambda: httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=60.0)
+    )
+    transport: httpx.AsyncBaseTransport | None = None
+    # Events held by the scheduler at once: enough look-ahead to fill requests
+    # with other devices' events while busy devices wait, bounded for memory.
+    lookahead: int = 200_000
+
+
+class StopUpload(Exception):
+    """A request-level refusal (bad key, bad JSON): the loop stops. Carries the decision."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.error or "request rejected")
+        self.outcome = outcome
+
+
+@dataclass(order=True)
+class _Retry:
+    ready_at: float
+    seq: int
+    batch: Batch = field(compare=False)
+    attempt: int = field(compare=False)
+    first_try: float = field(compare=False)
+
+
+@dataclass
+class _Answer:
+    batch: Batch
+    attempt: int
+    first_try: float
+    request: int
+    status: int | None
+    body: bytes | None
+    headers: Mapping[str, str]
+    error: str | None  # network error's type name; never the exception (it holds the body)
+
+
+class Uploader:
+    """Sends every event once, as fast as the limits allow, and settles every row."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        ledger: RowLedger,
+        *,
+        total: int,
+        skipped: int = 0,
+        sink: ProgressSink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.total = total
+        self.skipped = skipped
+        self.sink = sink
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.envelope = envelope_size(len(settings.api_key.reveal()), settings.options)
+        self.scheduler = Scheduler(settings.limits, settings.pacing, self.envelope)
+        self._retries: list[_Retry] = []
+        self._seq = count()
+        self._chunks: Iterator[EncodedChunk] | None = None
+        self._exhausted = False
+        self._started = 0.0
+        self._last_progress = 0.0
+        self._waiting_s = 0.0
+        register_secret(settings.api_key)
+
+    # -- the loop -------------------------------------------------------------
+    async def run(self, chunks: Iterator[EncodedChunk]) -> None:
+        self._chunks = chunks
+        self._started = self._last_progress = self.clock()
+        s = self.settings
+        limits = httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=s.concurrency)
+        inflight: set[asyncio.Task[_Answer]] = set()
+        async with httpx.AsyncClient(
+            transport=s.transport,
+            timeout=s.timeout,
+            limits=limits,
+            trust_env=True,  # honour HTTPS_PROXY / SSL_CERT_FILE like every httpx client
+            headers={"Content-Type": "application/json", "Accept": "*/*", "User-Agent": USER_AGENT},
+        ) as client:
+            try:
+                await self._loop(client, inflight)
+            finally:
+                for task in inflight:
+                    task.cancel()
+                if inflight:
+                    await asyncio.gather(*inflight, return_exceptions=True)
+        self._emit("done")
+
+    async def _loop(self, client: httpx.AsyncClient, inflight: set[asyncio.Task[_Answer]]) -> None:
+        concurrency = self.settings.concurrency
+        while True:
+            self._refill()
+            now = self.clock()
+            while len(inflight) < concurrency:
+                job = self._next_job(now)
+                if job is None:
+                    break
+                batch, attempt, first_try = job
+                inflight.add(asyncio.ensure_future(self._send(client, batch, attempt, first_try)))
+            if not inflight:
+                wake = self._wake_time(now)
+                if wake is None:
+                    if self.scheduler.pending() == 0 and not self._retries and self._exhausted:
+                        return
+                    # Events pending that can never be scheduled: should not happen;
+                    # never drop them silently.
+                    self.ledger.fail_pending("not_scheduled", "the scheduler could not place these events")
+                    return
+                self._waiting_s = max(0.0, wake - now)
+                self._emit("waiting")
+                await self.sleep(self._waiting_s)
+                self._waiting_s = 0.0
+                continue
+            wake = self._wake_time(now) if len(inflight) < concurrency else None
+            timeout = None if wake is None else max(0.0, wake - now)
+            done, _ = await asyncio.wait(inflight, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                inflight.discard(task)
+                self._settle(task.result())
+            self._emit("sending")
+
+    def _refill(self) -> None:
+        while not self._exhausted and self.scheduler.pending() < self.settings.lookahead:
+            assert self._chunks is not None
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._exhausted = True
+                break
+            for oversize in self.scheduler.add(chunk):
+                self.ledger.mark(
+                    [oversize.position],
+                    REJECTED,
+                    "event_too_large",
+                    f"the event alone is {oversize.nbytes:,} bytes, over the "
+                    f"{self.settings.limits.max_body_bytes:,}-byte request limit",
+                )
+
+    def _next_job(self, now: float) -> tuple[Batch, int, float] | None:
+        if self._retries and self._retries[0].ready_at <= now:
+            item = heapq.heappop(self._retries)
+            return item.batch, item.attempt, item.first_try
+        batch = self.scheduler.next_batch(now)
+        if batch is None:
+            return None
+        return batch, 0, now
+
+    def _wake_time(self, now: float) -> float | None:
+        times = [self._retries[0].ready_at] if self._retries else []
+        ready = self.scheduler.ready_at(now)
+        if ready is not None:
+            times.append(ready)
+        return min(times) if times else None
+
+    async def _send(self, client: httpx.AsyncClient, batch: Batch, attempt: int, first_try: float) -> _Answer:
+        s = self.settings
+        self.ledger.requests += 1
+        request = self.ledger.requests
+        # The only place the key is revealed: into the body, which is never kept,
+        # logged or attached to an exception.
+        body = batch.body(s.api_key.reveal(), s.options)
+        try:
+            response = await client.post(s.endpoint.url, content=body)
+            return _Answer(batch, attempt, first_try, request, response.status_code,
+                           response.content, dict(response.headers), None)
+        except httpx.TransportError as exc:  # timeouts, refused, dropped connections
+            return _Answer(batch, attempt, first_try, request, None, None, {}, type(exc).__name__)
+        finally:
+            del body
+
+    # -- carrying out the decision -------------------------------------------
+    def _settle(self, answer: _Answer) -> None:
+        batch, ledger = answer.batch, self.ledger
+        status_label = str(answer.status) if answer.status is not None else (answer.error or "network error")
+        ledger.server_answers[status_label] += 1
+        outcome = interpret(answer.status, answer.body, answer.headers, batch)
+        positions = batch.positions
+        now = self.clock()
+
+        if outcome.ingested:
+            ledger.mark([positions[i] for i in outcome.ingested], INGESTED, request=answer.request)
+        if outcome.rejected:
+            ledger.mark_each(
+                [(positions[r.index], r.reason, r.message) for r in outcome.rejected],
+                REJECTED, request=answer.request,
+            )
+        if outcome.failed:
+            ledger.mark_each(
+                [(positions[r.index], r.reason, r.message) for r in outcome.failed],
+                FAILED, request=answer.request,
+            )
+
+        if outcome.kind == "fatal":
+            raise StopUpload(outcome)
+        if outcome.kind == "split":
+            ledger.splits += 1
+            # Later requests would be too large too: shrink the body limit to what
+            # got refused, halved, so one 413 does not become one per request.
+            body_size = self.envelope + batch.nbytes
+            self.scheduler.shrink(max_body_bytes=max(1024, body_size // 2))
+            if len(batch) > 1:
+                for half in batch.split():
+                    self._push(half, answer.attempt, answer.first_try, now)
+            return
+        if outcome.kind == "throttled":
+            ledger.throttled += 1
+            if outcome.pause:
+                ledger.pauses += len(outcome.pause)
+                self.scheduler.pause({p: now + secs for p, secs in outcome.pause.items()})
+            if outcome.resend:
+                # Back through the scheduler, so the paused devices wait and the others go on.
+                self.scheduler.requeue(batch.take(outcome.resend))
+            return
+        if outcome.kind == "retry":
+            self._retry(batch, answer, outcome, status_label, now)
+            return
+        if outcome.resend:  # partial: the rest goes again in a new request
+            self._push(batch.take(outcome.resend), answer.attempt, answer.first_try, now)
+
+    def _retry(self, batch: Batch, answer: _Answer, outcome: Outcome, label: str, now: float) -> None:
+        policy = self.settings.retry
+        attempt = answer.attempt + 1
+        target = batch.take(outcome.resend) if outcome.resend else batch
+        if policy.give_up(attempt, now - answer.first_try):
+            self.ledger.mark(
+                target.positions, FAILED, f"retries_exhausted: {label}",
+                f"no success after {attempt} attempts over {now - answer.first_try:.0f} s "
+                f"(last answer: {label}); safe to resend: insert_ids deduplicate",
+                request=answer.request,
+            )
+            return
+        self.ledger.retries += 1
+        delay = policy.delay(attempt, self.rng, outcome.retry_after)
+        logger.debug("retrying %d events after %s in %.2f s", len(target), label, delay)
+        self._push(target, attempt, answer.first_try, now + delay)
+
+    def _push(self, batch: Batch, attempt: int, first_try: float, ready_at: float) -> None:
+        heapq.heappush(self._retries, _Retry(ready_at, next(self._seq), batch, attempt, first_try))
+
+    # -- progress ---------------------------------------------------------------
+    def snapshot(self, phase: Phase) -> ProgressUpdate:
+        ledger = self.ledger
+        ingested, rejected, failed = ledger.count(INGESTED), ledger.count(REJECTED), ledger.count(FAILED)
+        return ProgressUpdate(
+            total=self.total,
+            sent=ingested + rejected + failed,
+            ingested=ingested,
+            rejected=rejected,
+            failed=failed,
+            skipped=self.skipped,
+            requests=ledger.requests,
+            retries=ledger.retries,
+            throttled=ledger.throttled,
+            paused_partitions=self.scheduler.paused(self.clock()),
+            waiting_s=self._waiting_s,
+            elapsed_s=self.clock() - self._started,
+            phase=phase,
+        )
+
+    def _emit(self, phase: Phase) -> None:
+        if self.sink is not None:
+            self.sink(self.snapshot(phase))
+
+    def pending(self) -> int:
+        return self.ledger.count(PENDING)

@@ -1,0 +1,448 @@
+"""Amplitude's event rules as data, plus the column-wise checks that enforce them.
+
+Every rule cites its section of ``shared/reference/amplitude-api.md`` ("Event keys",
+"General rules"). The checks take one column (a ``pd.Series`` with a RangeIndex, or
+a one-row Series for a constant) and answer with boolean numpy arrays; they are
+vectorised (``.isna()``, ``.str.len()``, ``.str.lower().isin()``, ``pd.to_numeric``).
+Only object columns that really hold lists/dicts (or mixed scalars) are walked cell
+by cell, because nested values cannot be judged any other way.
+
+Values are judged as the encoder sends them: a missing cell (NaN/None/NaT/pd.NA) is an
+absent key, an integer id ``123`` goes out as the string ``"123"``, a numeric string in a
+numeric key is read as the number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import infer_dtype
+
+from ._keys import (
+    ALL_ZERO_DEVICE_ID,
+    INVALID_IDS,
+    MAX_GROUP_TYPES,
+    MAX_GROUP_VALUES,
+    MAX_NESTING_DEPTH,
+    MAX_STRING_LENGTH,
+    PLAN_FIELDS,
+    RESERVED_EVENT_TYPES,
+)
+
+__all__ = [
+    "RULES",
+    "Reason",
+    "Rule",
+    "Severity",
+]
+
+
+class Severity(str, Enum):
+    """How bad a problem is: an ERROR row is not sent; a WARNING row is sent as it is."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Reason(str, Enum):
+    """Stable reason codes of the failures table (``failures["reason"]`` holds the value)."""
+
+    EVENT_TYPE_MISSING = "event_type_missing"
+    EVENT_TYPE_RESERVED = "event_type_reserved"
+    ID_MISSING = "id_missing"
+    ID_TOO_SHORT = "id_too_short"
+    ID_INVALID = "id_invalid"
+    DEVICE_ID_ALL_ZERO = "device_id_all_zero"
+    TIME_INVALID = "time_invalid"
+    TIME_SUSPICIOUS = "time_suspicious"
+    STRING_TOO_LONG = "string_too_long"
+    NESTING_TOO_DEEP = "nesting_too_deep"
+    GROUPS_TOO_MANY = "groups_too_many"
+    REVENUE_INCOMPLETE = "revenue_incomplete"
+    REVENUE_MISMATCH = "revenue_mismatch"
+    NOT_A_NUMBER = "not_a_number"
+    NOT_AN_INTEGER = "not_an_integer"
+    LAT_OUT_OF_RANGE = "lat_out_of_range"
+    LNG_OUT_OF_RANGE = "lng_out_of_range"
+    SESSION_ID_INVALID = "session_id_invalid"
+    PLAN_INVALID = "plan_invalid"
+    NOT_A_BOOLEAN = "not_a_boolean"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: its code, how bad breaking it is, and where the reference says so."""
+
+    reason: Reason
+    severity: Severity
+    reference: str
+    rule: str
+
+
+_E, _W = Severity.ERROR, Severity.WARNING
+_KEYS, _GENERAL = "Event keys", "General rules"
+
+# The catalogue (data): one entry per reason. ID_TOO_SHORT is an ERROR only when removing
+# the id leaves the event with no usable id; otherwise a WARNING (see id_states()).
+RULES: dict[Reason, Rule] = {
+    r.reason: r
+    for r in (
+        Rule(Reason.EVENT_TYPE_MISSING, _E, _KEYS, "every event needs an event_type"),
+        Rule(Reason.EVENT_TYPE_RESERVED, _E, _KEYS, "reserved event types are not allowed"),
+        Rule(Reason.ID_MISSING, _E, _KEYS, "every event needs a user_id or a device_id"),
+        Rule(Reason.ID_TOO_SHORT, _E, _KEYS, "ids shorter than min_id_length are removed"),
+        Rule(Reason.ID_INVALID, _E, _GENERAL, "ids on the invalid list are refused (400)"),
+        Rule(Reason.DEVICE_ID_ALL_ZERO, _E, _KEYS, "an all-zero device_id is dropped with an error"),
+        Rule(Reason.TIME_INVALID, _E, _KEYS, "time is an integer in ms since the epoch"),
+        Rule(Reason.TIME_SUSPICIOUS, _W, _KEYS, "time far from now: probably a unit mix-up"),
+        Rule(Reason.STRING_TOO_LONG, _E, _GENERAL, "string values are at most 1024 characters"),
+        Rule(Reason.NESTING_TOO_DEEP, _E, _KEYS, "property objects nest at most 40 levels"),
+        Rule(Reason.GROUPS_TOO_MANY, _W, _KEYS, "at most 5 group types / 10 values are tracked"),
+        Rule(Reason.REVENUE_INCOMPLETE, _E, _KEYS, "productId/revenueType need price+quantity or revenue"),
+        Rule(Reason.REVENUE_MISMATCH, _W, _KEYS, "with price, quantity and revenue, revenue = price x quantity"),
+        Rule(Reason.NOT_A_NUMBER, _E, _KEYS, "numeric keys take finite JSON numbers"),
+        Rule(Reason.NOT_AN_INTEGER, _E, _KEYS, "integer keys take whole numbers"),
+        Rule(Reason.LAT_OUT_OF_RANGE, _E, _KEYS, "location_lat is in [-90, 90]"),
+        Rule(Reason.LNG_OUT_OF_RANGE, _E, _KEYS, "location_lng is in [-180, 180]"),
+        Rule(Reason.SESSION_ID_INVALID, _E, _KEYS, "session_id is ms since the epoch, or -1"),
+        Rule(Reason.PLAN_INVALID, _E, _KEYS, "plan holds only branch, source, version strings"),
+        Rule(Reason.NOT_A_BOOLEAN, _E, _KEYS, "$skip_user_properties_sync is a boolean"),
+    )
+}
+
+# Reference, "Event keys" -> time: "any other form (ISO string, seconds, float) is a 400".
+# Times before this (2000-01-01T00:00:00Z) are almost always seconds read as milliseconds.
+MIN_PLAUSIBLE_MS = 946_684_800_000
+FUTURE_SLACK_MS = 86_400_000  # a day ahead of now: more is a unit or clock mix-up
+
+_INVALID_ID_LIST = sorted(INVALID_IDS)
+_CONTAINERS = (list, tuple, dict, set, frozenset, np.ndarray)
+# infer_dtype answers that mean "no lists/dicts here": such object columns stay vectorised.
+_SCALAR_KINDS = frozenset(
+    {"string", "empty", "integer", "floating", "mixed-integer-float", "decimal", "boolean",
+     "datetime", "datetime64", "date", "timedelta", "timedelta64", "time", "period", "bytes"}
+)
+_NUMERIC_KINDS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "empty"})
+
+
+# -- reading a column as the encoder sends it ---------------------------------------------
+
+
+def plain(values: pd.Series) -> pd.Series:
+    """The column with a RangeIndex and categoricals decoded into their categories' values."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cats = pd.Series(values.cat.categories)
+        if cats.dtype.kind in "iu":
+            cats = cats.astype("Int64")  # keep NA without turning ids into floats
+        decoded = cats.reindex(values.cat.codes.to_numpy())  # code -1 (missing) -> NA
+        return decoded.reset_index(drop=True)
+    if isinstance(values.index, pd.RangeIndex) and values.index.start == 0 and values.index.step == 1:
+        return values
+    return values.reset_index(drop=True)
+
+
+def is_text_dtype(dtype: object) -> bool:
+    """StringDtype (pandas 3 "str", "string[python]", "string[pyarrow]") or an Arrow string."""
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    return isinstance(dtype, pd.ArrowDtype) and dtype.kind == "U"
+
+
+def object_kind(values: pd.Series) -> str:
+    """infer_dtype of an object column (C speed), '' for other dtypes."""
+    if values.dtype != object:
+        return ""
+    return str(infer_dtype(values, skipna=True))
+
+
+def holds_containers(values: pd.Series) -> bool:
+    """True for an object column that may hold lists/dicts (or mixed scalars): walk it."""
+    return values.dtype == object and object_kind(values) not in _SCALAR_KINDS
+
+
+def missing(values: pd.Series) -> np.ndarray:
+    """Missing cells (NaN, None, NaT, pd.NA): the encoder leaves the key out."""
+    return np.asarray(values.isna(), dtype=bool)
+
+
+def _float_text(x: float) -> str:
+    # Whole floats (ids upcast by a NaN elsewhere in the column) go out without ".0".
+    if np.isfinite(x) and float(x).is_integer() and abs(x) < 2**63:
+        return str(int(x))
+    return repr(float(x))
+
+
+def _cell_text(v: object) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return _float_text(float(v))
+    if isinstance(v, (pd.Timestamp, np.datetime64)):
+        return pd.Timestamp(v).isoformat()
+    return str(v)
+
+
+def sent_strings(values: pd.Series) -> pd.Series:
+    """The column as the strings a string key sends (object/str Series, NaN where missing)."""
+    values = plain(values)
+    dtype = values.dtype
+    if is_text_dtype(dtype):
+        return values
+    kind = object_kind(values)
+    if kind in ("string", "empty"):
+        return values
+    absent = missing(values)
+    out = np.full(len(values), np.nan, dtype=object)
+    if not absent.all():
+        present = ~absent
+        if dtype == object:
+            out[present] = [_cell_text(v) for v in values.to_numpy()[present]]
+        elif dtype.kind in "iu":
+            ints = values[present].astype(np.uint64 if dtype.kind == "u" else np.int64)
+            out[present] = ints.to_numpy().astype(str)
+        elif dtype.kind == "f":
+            floats = values.to_numpy(dtype=float, na_value=np.nan)
+            out[present] = [_float_text(x) for x in floats[present]]
+        elif dtype.kind == "M":
+            out[present] = [v.isoformat() for v in values[present]]
+        else:
+            out[present] = [_cell_text(v) for v in values[present]]
+    return pd.Series(out, dtype=object)
+
+
+def string_cells(values: pd.Series) -> pd.Series:
+    """The str cells of a column (other cells NaN): what a property sends as a JSON string."""
+    values = plain(values)
+    if is_text_dtype(values.dtype) or object_kind(values) in ("string", "empty"):
+        return values
+    if values.dtype != object:
+        return pd.Series(np.full(len(values), np.nan, dtype=object))
+    is_str = np.fromiter((isinstance(v, str) for v in values.to_numpy()), bool, len(values))
+    return values.where(is_str)
+
+
+def lengths(strings: pd.Series) -> np.ndarray:
+    """Character count per cell (NaN where missing)."""
+    return np.asarray(strings.str.len().to_numpy(dtype=float, na_value=np.nan))
+
+
+# -- the checks (each returns boolean arrays over the rows of its column) -----------------
+
+
+def too_long(strings: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Reference, "General rules": every string value is at most 1024 characters."""
+    n = lengths(strings)
+    with np.errstate(invalid="ignore"):
+        return n > MAX_STRING_LENGTH, n
+
+
+def event_type_problems(strings: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Reference, "Event keys" -> event_type: required, and reserved names are refused.
+
+    An empty or blank event_type counts as missing: there is no event name to record.
+    """
+    absent = missing(strings)
+    blank = ~absent & np.asarray(strings.fillna("x").str.strip().str.len().to_numpy() == 0)
+    reserved = np.asarray(strings.isin(list(RESERVED_EVENT_TYPES)), dtype=bool) & ~absent
+    return absent | blank, reserved
+
+
+@dataclass
+class IdState:
+    """Per-row facts about one id column (user_id or device_id)."""
+
+    present: np.ndarray
+    invalid: np.ndarray  # on the invalid list (all-zero device ids excluded: own reason)
+    all_zero: np.ndarray
+    short: np.ndarray
+    length: np.ndarray
+
+    @property
+    def usable(self) -> np.ndarray:
+        """Present and kept by the server."""
+        return self.present & ~self.invalid & ~self.all_zero & ~self.short
+
+    @classmethod
+    def absent(cls, n: int) -> IdState:
+        f = np.zeros(n, dtype=bool)
+        return cls(f, f, f, f, np.full(n, np.nan))
+
+
+def id_state(strings: pd.Series, *, device: bool, min_id_length: int) -> IdState:
+    """Reference, "Event keys" (user_id, device_id) and "General rules" (invalid ids)."""
+    present = ~missing(strings)
+    n = lengths(strings)
+    # Reference, "General rules": invalid ids, "treat them case-insensitively".
+    lowered = strings.str.lower()
+    invalid = np.asarray(lowered.isin(_INVALID_ID_LIST), dtype=bool) & present
+    all_zero = np.zeros(len(strings), dtype=bool)
+    if device:
+        # Reference, "Event keys" -> device_id: the all-zero id (iOS LAT IDFA) gets its own reason.
+        all_zero = np.asarray(lowered == ALL_ZERO_DEVICE_ID, dtype=bool) & present
+        invalid &= ~all_zero
+    # Reference, "Event keys": "length >= min_id_length (default 5), a shorter id is removed".
+    with np.errstate(invalid="ignore"):
+        short = present & ~invalid & ~all_zero & (n < min_id_length)
+    return IdState(present, invalid, all_zero, short, n)
+
+
+@dataclass
+class Numbers:
+    """A numeric key's column read as numbers: ``bad`` = present but not a finite number."""
+
+    values: np.ndarray  # float64, NaN where missing or bad
+    present: np.ndarray
+    bad: np.ndarray
+
+    @property
+    def good(self) -> np.ndarray:
+        return self.present & ~self.bad
+
+    def not_integer(self) -> np.ndarray:
+        """Reference, "Event keys": quantity, event_id, session_id (and time) are integers."""
+        v = self.values
+        with np.errstate(invalid="ignore"):
+            return self.good & (np.floor(v) != v)
+
+
+def numbers(values: pd.Series) -> Numbers:
+    """Reference, "Event keys": price, revenue, location_* are floats; JSON has no NaN/Infinity."""
+    values = plain(values)
+    present = ~missing(values)
+    dtype = values.dtype
+    if dtype == bool or str(dtype).lower().startswith("bool"):
+        # A JSON true is not a number, even though Python counts True as 1.
+        return Numbers(np.full(len(values), np.nan), present, present.copy())
+    if dtype.kind in "iuf":
+        v = values.to_numpy(dtype=float, na_value=np.nan)
+    elif dtype == object or is_text_dtype(dtype):
+        v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if dtype == object and object_kind(values) not in _NUMERIC_KINDS | {"string"}:
+            is_bool = np.fromiter(
+                (isinstance(x, (bool, np.bool_)) for x in values.to_numpy()), bool, len(values)
+            )
+            v[is_bool] = np.nan
+    else:  # datetimes, timedeltas, periods...: not a number the encoder would send
+        v = np.full(len(values), np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = present & ~np.isfinite(v)
+    v = np.where(bad, np.nan, v)
+    return Numbers(v, present, bad)
+
+
+def booleans_bad(values: pd.Series) -> np.ndarray:
+    """Reference, "Event keys" -> $skip_user_properties_sync: a boolean (not 0/1, not "true")."""
+    values = plain(values)
+    present = ~missing(values)
+    dtype = values.dtype
+    if dtype == bool or str(dtype).lower().startswith("bool"):
+        return np.zeros(len(values), dtype=bool)
+    if dtype != object:
+        return present
+    if object_kind(values) == "boolean":
+        return np.zeros(len(values), dtype=bool)
+    is_bool = np.fromiter(
+        (isinstance(x, (bool, np.bool_)) for x in values.to_numpy()), bool, len(values)
+    )
+    return present & ~is_bool
+
+
+def session_id_bad(num: Numbers) -> np.ndarray:
+    """Reference, "Event keys" -> session_id: ms since the epoch, or -1 for "no session"."""
+    with np.errstate(invalid="ignore"):
+        return num.good & (num.values < 0) & (num.values != -1)
+
+
+def lat_bad(num: Numbers) -> np.ndarray:
+    """Latitude is in [-90, 90] (degrees; the reference types location_lat as a float)."""
+    with np.errstate(invalid="ignore"):
+        return num.good & (np.abs(num.values) > 90)
+
+
+def lng_bad(num: Numbers) -> np.ndarray:
+    """Longitude is in [-180, 180]."""
+    with np.errstate(invalid="ignore"):
+        return num.good & (np.abs(num.values) > 180)
+
+
+def time_flags(ms: np.ndarray, now_ms: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Reference, "Event keys" -> time (ms since the epoch): (too early, too late) flags.
+
+    Both are warnings: 1.7e9 read as ms is January 1970 (seconds sent as ms); 1.7e15 is
+    tens of thousands of years ahead (microseconds sent as ms). ``now_ms`` is injected; the
+    "too late" half is skipped without it.
+    """
+    with np.errstate(invalid="ignore"):
+        early = ms < MIN_PLAUSIBLE_MS
+        late = ms > (now_ms + FUTURE_SLACK_MS) if now_ms is not None else np.zeros(len(ms), bool)
+    return early, late
+
+
+# -- nested values (properties, groups) ----------------------------------------------------
+
+
+@dataclass
+class Walk:
+    """What one nested value holds: its depth and its strings over 1024 characters."""
+
+    depth: int  # 0 for a scalar, 1 for a flat list/dict, ...
+    long_strings: list[tuple[str, str]]  # (path inside the value, the string)
+    items: int  # list length (groups: values in a list), 1 for a scalar
+
+
+def walk(value: object, *, max_depth: int = MAX_NESTING_DEPTH) -> Walk:
+    """Walk a nested value without recursion; stops descending past ``max_depth`` + 1.
+
+    Reference, "Event keys" -> event_properties: "nesting depth at most 40";
+    "General rules": every string value (list items and dict values included) <= 1024.
+    """
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    items = len(value) if isinstance(value, (list, tuple, set, frozenset)) else 1
+    depth = 0
+    long_strings: list[tuple[str, str]] = []
+    stack: list[tuple[object, int, str]] = [(value, 0, "")]
+    while stack:
+        obj, level, path = stack.pop()
+        if isinstance(obj, str):
+            if len(obj) > MAX_STRING_LENGTH:
+                long_strings.append((path, obj))
+            continue
+        if isinstance(obj, np.ndarray):
+            obj = obj.tolist()
+        if isinstance(obj, dict):
+            children: Iterable[tuple[str, object]] = ((f"{path}[{k!r}]", v) for k, v in obj.items())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            children = ((f"{path}[{i}]", v) for i, v in enumerate(obj))
+        else:
+            continue
+        level += 1
+        depth = max(depth, level)
+        if level > max_depth + 1:  # already too deep (and maybe a cycle): stop here
+            continue
+        stack.extend((v, level, p) for p, v in reversed(list(children)))
+    return Walk(depth, long_strings, items)
+
+
+def plan_name_ok(name: str | None) -> bool:
+    """Reference, "Event keys" -> plan: only branch, source, version."""
+    return name in PLAN_FIELDS
+
+
+def group_limits() -> tuple[int, int]:
+    """Reference, "Event keys" -> groups: 5 group types, 10 values in all, per event."""
+    return MAX_GROUP_TYPES, MAX_GROUP_VALUES

@@ -1,0 +1,216 @@
+"""Pacing arithmetic: per-partition send windows and project-wide token buckets.
+
+Pure: the caller passes time in (float seconds on any monotonic clock); nothing
+here reads a clock or sleeps (design.md, principle 7).
+
+The per-partition model (reference, "Limits": "about 30 events/s, averaged over
+a recent window (about 30 s)" per device id / user id):
+
+* Amplitude (and the sandbox emulator) throttles a partition when more than
+  ``device_eps * window_s`` of its events *arrived* within the last
+  ``window_s`` seconds.
+* We allow ourselves ``C = floor(device_eps * safety * window_s)`` events in any
+  ``window_s`` of *send* time: an event sent at ``t`` counts while
+  ``now < t + window_s`` (:func:`window_budget`).
+* Send time is not arrival time. With bursts of ``C`` events sent exactly one
+  window apart, a first request that travels slower than the next puts ``2 C``
+  events into one server window. So a second, short rule caps the burst:
+  ``ceil(C * burst_s / window_s)`` events in any ``burst_s`` (1 s by default).
+  The long rule still sets the average (``device_eps * safety``); the short one
+  keeps sends spread out, so a latency spread of up to ``burst_s`` between two
+  requests moves at most one short burst into a server window:
+  ``C + ceil(C * burst_s / window_s) <= device_eps * window_s`` for the default
+  ``safety`` of 0.95 (855 + 29 <= 900 for HTTP V2). That margin is what
+  ``Pacing.safety`` is for ("to absorb clock differences").
+
+The project model (reference, "Limits", Starter plan: "at most 100 requests/s
+and 1000 events/s"): one token bucket for events and one for requests. A bucket
+for a limit ``L`` per second refills at ``r = L * safety`` per second and holds
+``b = L - r`` (at least 1), so that any 1 s interval sees at most
+``b + r * 1 s = L``: a token bucket lets at most ``b + r * T`` through in any
+interval of length ``T``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+# Float slack for "enough tokens": times computed as now + deficit / rate can
+# land a hair short of the deficit after the refill multiplies back.
+_EPS = 1e-9
+
+NEVER_BEFORE = -math.inf
+
+
+def window_budget(device_eps: float, window_s: float, safety: float) -> int:
+    """Events allowed per partition in any ``window_s``: ``floor(device_eps * safety * window_s)``, >= 1."""
+    return max(1, math.floor(device_eps * safety * window_s + _EPS))
+
+
+def partition_rules(
+    device_eps: float, window_s: float, safety: float, burst_s: float | None = 1.0
+) -> tuple[tuple[int, float], ...]:
+    """The (capacity, window) rules of one partition (see the module docstring)."""
+    cap = window_budget(device_eps, window_s, safety)
+    rules: list[tuple[int, float]] = [(cap, float(window_s))]
+    if burst_s is not None and 0 < burst_s * 2 <= window_s:
+        rules.append((max(1, math.ceil(cap * burst_s / window_s - _EPS)), float(burst_s)))
+    return tuple(rules)
+
+
+class SlidingWindow:
+    """The send log of one partition under one or more sliding-window rules.
+
+    Each rule ``(capacity, window_s)``: at most ``capacity`` events sent in any
+    window of ``window_s`` seconds; an event sent at ``t`` counts while
+    ``now < t + window_s``. Sends at the same time share one log entry, so the
+    log holds at most one entry per distinct send time within the longest window.
+    """
+
+    __slots__ = ("_caps", "_counts", "_start", "_times", "_used", "_wins")
+
+    def __init__(self, rules: Sequence[tuple[int, float]]) -> None:
+        if not rules:
+            raise ValueError("at least one (capacity, window_s) rule")
+        for cap, win in rules:
+            if cap < 1 or win <= 0:
+                raise ValueError(f"bad rule capacity={cap} window_s={win}")
+        self._caps = [int(c) for c, _ in rules]
+        self._wins = [float(w) for _, w in rules]
+        self._times: list[float] = []
+        self._counts: list[int] = []
+        self._start = [0] * len(rules)  # per rule: first log index still inside its window
+        self._used = [0] * len(rules)  # per rule: events in its window (as of the last expire)
+
+    def _expire(self, now: float) -> None:
+        times, counts = self._times, self._counts
+        n = len(times)
+        for i, win in enumerate(self._wins):
+            j = self._start[i]
+            if j < n and times[j] + win <= now:
+                used = self._used[i]
+                while j < n and times[j] + win <= now:
+                    used -= counts[j]
+                    j += 1
+                self._start[i] = j
+                self._used[i] = used
+        low = min(self._start)
+        if low > 32 and low * 2 > n:
+            # Drop entries no rule looks at any more (amortised O(1) per entry).
+            del times[:low], counts[:low]
+            self._start = [s - low for s in self._start]
+
+    def available(self, now: float) -> int:
+        """How many events may be sent at ``now``."""
+        self._expire(now)
+        return min(c - u for c, u in zip(self._caps, self._used))
+
+    def used(self, now: float) -> int:
+        """Events counted by the first (longest) rule at ``now``."""
+        self._expire(now)
+        return self._used[0]
+
+    def record(self, now: float, n: int) -> float:
+        """Count ``n`` events sent at ``now``; returns the time they were booked at.
+
+        A ``now`` earlier than the last send is booked at the last send time
+        (later expiry: the safe side).
+        """
+        times = self._times
+        if times and times[-1] >= now:
+            now = times[-1]
+            self._counts[-1] += n
+        else:
+            times.append(now)
+            self._counts.append(n)
+        self._used = [u + n for u in self._used]
+        return now
+
+    def refund(self, sent_at: float, n: int) -> int:
+        """Un-count up to ``n`` events booked at ``sent_at`` (a send the server did not count).
+
+        Returns how many were refunded: 0 when that entry has already left every
+        window (nothing to give back).
+        """
+        times = self._times
+        j = len(times) - 1
+        while j >= 0 and times[j] > sent_at:
+            j -= 1
+        if j < 0 or times[j] != sent_at:
+            return 0
+        d = min(n, self._counts[j])
+        self._counts[j] -= d
+        for i, start in enumerate(self._start):
+            if j >= start:
+                self._used[i] -= d
+        return d
+
+    def ready_time(self) -> float:
+        """Earliest time at which at least one event may be sent, given the sends so far.
+
+        ``NEVER_BEFORE`` (-inf) when one may be sent now. May be in the past:
+        the log is only expired when a ``now`` is passed in.
+        """
+        t = NEVER_BEFORE
+        times, counts = self._times, self._counts
+        for i, cap in enumerate(self._caps):
+            excess = self._used[i] - (cap - 1)  # events that must leave the window first
+            if excess <= 0:
+                continue
+            j = self._start[i]
+            while True:
+                excess -= counts[j]
+                if excess <= 0:
+                    break
+                j += 1
+            t = max(t, times[j] + self._wins[i])
+        return t
+
+
+class TokenBucket:
+    """A token bucket: ``rate`` tokens per second, holding at most ``capacity``.
+
+    Starts full. Lets at most ``capacity + rate * T`` tokens through in any
+    interval of length ``T``. The first call with a time starts its clock.
+    """
+
+    __slots__ = ("_t", "_tokens", "capacity", "rate")
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        if rate <= 0 or capacity < 1:
+            raise ValueError("a token bucket needs rate > 0 and capacity >= 1")
+        self.rate = float(rate)
+        self.capacity = float(capacity)
+        self._tokens = float(capacity)
+        self._t: float | None = None
+
+    @classmethod
+    def per_second(cls, limit: float, safety: float, *, min_capacity: float = 1.0) -> TokenBucket:
+        """A bucket that never lets more than ``limit`` through in any 1 s interval.
+
+        Refill ``limit * safety``/s, capacity ``limit - rate`` (so ``b + r * 1 s = limit``),
+        at least ``min_capacity`` (which may then break the 1 s bound: the caller's choice).
+        """
+        rate = limit * safety
+        return cls(rate, max(1.0, min_capacity, limit - rate))
+
+    def tokens(self, now: float) -> float:
+        if self._t is None:
+            self._t = now
+        elif now > self._t:
+            self._tokens = min(self.capacity, self._tokens + (now - self._t) * self.rate)
+            self._t = now
+        return self._tokens
+
+    def has(self, n: float, now: float) -> bool:
+        return self.tokens(now) >= n - _EPS
+
+    def time_for(self, n: float, now: float) -> float:
+        """Earliest time (>= now) at which ``n`` tokens are there; ``n`` <= capacity."""
+        deficit = n - self.tokens(now)
+        return now if deficit <= _EPS else now + deficit / self.rate
+
+    def take(self, n: float, now: float) -> None:
+        """Spend ``n`` tokens at ``now`` (the balance may dip a hair below zero)."""
+        self._tokens = self.tokens(now) - n

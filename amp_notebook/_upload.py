@@ -1,0 +1,232 @@
+"""``upload()``: validate, encode, pace and send a frame; say what happened to every row.
+
+The public entry points (``df.amplitude.upload``, ``upload_async``,
+``amp_notebook.upload``) all come here. The sync one is the async one run by
+``_runner.run_sync`` (one loop, never two copies).
+
+Re-running an upload resends every row (cheap: Amplitude drops events whose
+insert_id it already has for 7 days, and our insert_ids are stable), so an
+interrupted or partly failed upload is finished by simply running it again,
+or by sending only ``result.failed``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any, Literal
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from ._batching import chunk as static_chunks
+from ._batching import envelope_size
+from ._client import ClientSettings, StopUpload, Uploader
+from ._config import Limits, Pacing, resolve_api_key, resolve_endpoint, tier_settings
+from ._encoding import EncodeOptions, encode, sort_positions
+from ._exceptions import ConfigurationError, InvalidApiKey, RequestRejected, UploadInterrupted, ValidationError
+from ._mapping import resolve_mapping
+from ._progress import make_sink
+from ._progress_model import ProgressUpdate
+from ._result import FAILED, SKIPPED, RowLedger, UploadResult
+from ._retry import RetryPolicy
+from ._runner import run_sync
+from ._validation import ValidateOptions, validate_frame
+
+OnInvalid = Literal["skip", "raise", "send"]
+
+_last_result: UploadResult | None = None
+
+
+def last_result() -> UploadResult | None:
+    """The result of the last upload in this process, also after an interrupt."""
+    return _last_result
+
+
+def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None, **kwargs: Any) -> UploadResult:
+    """Send ``df``'s rows to Amplitude; see :func:`upload_async` for the options."""
+    return run_sync(upload_async(df, api_key, mapping, **kwargs))
+
+
+async def upload_async(
+    df: pd.DataFrame,
+    api_key: Any = None,
+    mapping: Mapping[str, object] | None = None,
+    *,
+    region: str = "us",
+    api: str = "http",
+    endpoint: str | None = None,
+    dry_run: bool = False,
+    on_invalid: OnInvalid = "skip",
+    progress: Any = "auto",
+    concurrency: int = 4,
+    tier: str | None = None,
+    max_events_per_request: int | None = None,
+    max_events_per_second: float | None = None,
+    max_requests_per_second: float | None = None,
+    device_events_per_second: float | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: float | httpx.Timeout | None = None,
+    min_id_length: int | None = None,
+    tz: str = "UTC",
+    time_unit: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    now_ms: int | None = None,
+    _clock: Callable[[], float] = time.monotonic,
+    _rng: random.Random | None = None,
+) -> UploadResult:
+    """Validate ``df``, send the valid rows, and return what happened to each row.
+
+    Locally invalid rows are not sent (``on_invalid="skip"``, reported as
+    skipped), or stop the upload (``"raise"``), or are sent anyway (``"send"``,
+    Amplitude then rejects them). ``dry_run=True`` validates, encodes and
+    batches, and sends nothing.
+    """
+    global _last_result
+    if on_invalid not in ("skip", "raise", "send"):
+        raise ConfigurationError(f"on_invalid must be 'skip', 'raise' or 'send', not {on_invalid!r}")
+    if concurrency < 1:
+        raise ConfigurationError("concurrency must be at least 1")
+    ep = resolve_endpoint(region, api, endpoint)
+    key = resolve_api_key(api_key, required=not dry_run)
+
+    rm = resolve_mapping(df.columns, mapping)
+    report = validate_frame(
+        df,
+        rm,
+        ValidateOptions(
+            min_id_length=min_id_length if min_id_length is not None else 5,
+            tz=tz,
+            time_unit=time_unit,
+            now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
+        ),
+    )
+    if on_invalid == "raise" and not report.ok:
+        raise ValidationError(
+            f"{len(report.error_positions):,} of {len(df):,} rows break Amplitude's rules; "
+            "see .report.failures, or pass on_invalid='skip' to send only the valid rows",
+            report=report,
+        )
+
+    ledger = RowLedger(len(df))
+    if on_invalid == "skip" and len(report.error_positions):
+        _mark_skipped(ledger, report)
+        send = np.setdiff1d(np.arange(len(df)), report.error_positions, assume_unique=True)
+    else:
+        send = np.arange(len(df))
+
+    options_enc = EncodeOptions(tz=tz, time_unit=time_unit, min_id_length=min_id_length)
+    # Each device's events go in time order (the scheduler keeps arrival order per device).
+    order = sort_positions(df, rm, options_enc, send)
+    request_options = {"min_id_length": min_id_length} if min_id_length is not None else None
+
+    tiers = tier_settings(tier)
+    limits = Limits.for_api(ep.api)
+    max_events = max_events_per_request or tiers.get("max_events")
+    if max_events:
+        limits = replace(limits, max_events=int(min(int(max_events), limits.max_events)))
+    pacing = Pacing.for_api(ep.api)
+    pacing = replace(
+        pacing,
+        project_eps=max_events_per_second or tiers.get("project_eps"),
+        project_rps=max_requests_per_second or tiers.get("project_rps"),
+    )
+    if device_events_per_second is not None:
+        pacing = replace(pacing, device_eps=device_events_per_second)
+
+    result = UploadResult(frame=df, ledger=ledger, endpoint=ep.label, api=ep.api, dry_run=dry_run, validation=report)
+    chunks = encode(df, rm, options_enc, positions=order)
+
+    if dry_run:
+        key_len = len(key.reveal()) if key is not None else 32
+        batches = 0
+        for item in static_chunks(chunks, limits, envelope_size(key_len, request_options)):
+            if hasattr(item, "payloads"):
+                batches += 1
+            else:
+                ledger.mark([item.position], FAILED, "event_too_large",
+                            f"the event alone is {item.nbytes:,} bytes, over the request limit")
+        result.batches = batches
+        _last_result = result
+        return result
+
+    assert key is not None
+    if isinstance(timeout, (int, float)):
+        timeout = httpx.Timeout(float(timeout))
+    settings = ClientSettings(
+        endpoint=ep,
+        api_key=key,
+        options=request_options,
+        limits=limits,
+        pacing=pacing,
+        retry=retry or RetryPolicy(),
+        concurrency=concurrency,
+        transport=transport,
+        **({"timeout": timeout} if timeout is not None else {}),
+    )
+    total = len(order)
+    sink = make_sink(progress, total=total, label=ep.label)
+    uploader = Uploader(settings, ledger, total=total, skipped=len(df) - len(send), sink=sink.update,
+                        clock=_clock, rng=_rng)
+    started = _clock()
+    final: ProgressUpdate | None = None
+    try:
+        await uploader.run(chunks)
+        final = uploader.snapshot("done")
+    except StopUpload as stop:
+        ledger.fail_pending("stopped", f"not sent: the upload stopped ({stop.outcome.error})")
+        result.elapsed_s = _clock() - started
+        _last_result = result
+        sink.close(uploader.snapshot("failed"))
+        outcome = stop.outcome
+        if outcome.invalid_api_key:
+            raise InvalidApiKey(
+                "Amplitude says the API key is invalid (the key is not shown); check the "
+                "project's API key in Amplitude's settings and the region (us/eu)",
+                code=outcome.code, error="Invalid API key", result=result,
+            ) from None
+        raise RequestRejected(
+            f"Amplitude refused the request as a whole: {outcome.error}",
+            code=outcome.code, error=outcome.error, missing_field=getattr(outcome, "missing_field", None),
+            result=result,
+        ) from None
+    except (KeyboardInterrupt, BaseException) as exc:
+        import asyncio
+
+        if not isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+            ledger.fail_pending("stopped", f"not sent: {type(exc).__name__}")
+            result.elapsed_s = _clock() - started
+            _last_result = result
+            sink.close(uploader.snapshot("failed"))
+            raise
+        ledger.fail_pending("interrupted", "not acknowledged before the interrupt; safe to resend")
+        result.elapsed_s = _clock() - started
+        result.interrupted = True
+        _last_result = result
+        sink.close(uploader.snapshot("interrupted"))
+        raise UploadInterrupted(
+            f"upload interrupted: {result.ingested_count:,} of {len(df):,} rows acknowledged; "
+            "run it again to finish (insert_ids make the resend safe)",
+            result=result,
+        ) from None
+    result.elapsed_s = _clock() - started
+    _last_result = result
+    sink.close(final)
+    return result
+
+
+def _mark_skipped(ledger: RowLedger, report: Any) -> None:
+    failures = report.failures
+    errors = failures[failures["severity"] == "error"]
+    positions = report.error_positions
+    # The first error of each row is its reason; all of them are in report.failures.
+    first = errors.drop_duplicates("_position") if "_position" in errors.columns else None
+    if first is not None:
+        items = [(int(p), f"invalid: {r}", str(m)) for p, r, m in
+                 zip(first["_position"], first["reason"], first["message"])]
+        ledger.mark_each(items, SKIPPED)
+    else:
+        ledger.mark(positions, SKIPPED, "invalid", "breaks Amplitude's rules: see result.validation.failures")

@@ -1,0 +1,35 @@
+"""A local, faithful emulator of Amplitude's HTTP V2 and Batch ingestion APIs.
+
+The test oracle for the uploader, and what notebooks on Binder/CI upload to::
+
+    from amp_notebook.sandbox import Sandbox, SandboxConfig, Faults
+
+    with Sandbox(SandboxConfig(device_eps=1, window_s=5)) as sb:
+        httpx.post(sb.http_url, json={"api_key": "k", "events": [...]})
+        sb.ingested            # the stored events, deduplicated by insert_id
+        sb.emulator.requests   # status, event count, path per request (never the key)
+
+Three ways in: ``Sandbox`` (a real HTTP/1.1 server on 127.0.0.1, in a thread),
+``SandboxTransport`` (httpx sync/async transport, in-process), and
+``python -m amp_notebook.sandbox --port 0`` (separate process; prints its URL).
+Behaviour choices are listed in ``_emulator`` (responses) and ``_checks`` (events).
+"""
+
+from __future__ import annotations
+
+from ._config import Faults, SandboxConfig
+from ._emulator import BATCH_PATH, HTTP_PATH, Emulator, RequestRecord, Response
+from ._server import Sandbox
+from ._transport import SandboxTransport
+
+__all__ = [
+    "BATCH_PATH",
+    "HTTP_PATH",
+    "Emulator",
+    "Faults",
+    "RequestRecord",
+    "Response",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxTransport",
+]

@@ -1,0 +1,77 @@
+"""``python -m amp_notebook.sandbox --port 0``: serve until killed; the first stdout
+line is the base URL (``http://127.0.0.1:PORT``). For benchmarks and manual tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from ._config import Faults, SandboxConfig
+from ._server import Sandbox
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m amp_notebook.sandbox", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 = a free port (default)")
+    p.add_argument("--device-eps", type=float, default=30.0, help="HTTP V2 events/s per device")
+    p.add_argument("--batch-device-eps", type=float, default=1000.0, help="Batch events/s per device")
+    p.add_argument("--window", type=float, default=30.0, help="rate window, seconds")
+    p.add_argument("--strict", action="store_true", help="count the request's own events too")
+    p.add_argument("--api-key", action="append", default=None,
+                   help="accept only this key (repeatable); default: any key")
+    p.add_argument("--silence", action="append", default=[], help="silenced device_id (repeatable)")
+    p.add_argument("--daily-quota", type=int, default=None, help="events per device per day")
+    p.add_argument("--http-body-limit", type=int, default=1_000_000)
+    p.add_argument("--batch-body-limit", type=int, default=20_000_000)
+    p.add_argument("--keep-events", action="store_true",
+                   help="keep the event dicts in memory (default: count only)")
+    for name in ("p_500_after", "p_502_after", "p_504_after", "p_503_before",
+                 "p_drop_before", "p_drop_after", "latency_s", "latency_spike_p", "latency_spike_s"):
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=0.0, dest=name)
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    faults = Faults(
+        p_500_after=a.p_500_after, p_502_after=a.p_502_after, p_504_after=a.p_504_after,
+        p_503_before=a.p_503_before, p_drop_before=a.p_drop_before, p_drop_after=a.p_drop_after,
+        latency_s=a.latency_s, latency_spike_p=a.latency_spike_p,
+        latency_spike_s=a.latency_spike_s, seed=a.seed,
+    )
+    config = SandboxConfig(
+        api_keys=frozenset(a.api_key) if a.api_key else None,
+        http_body_limit=a.http_body_limit,
+        batch_body_limit=a.batch_body_limit,
+        device_eps=a.device_eps,
+        batch_device_eps=a.batch_device_eps,
+        window_s=a.window,
+        limit_mode="strict" if a.strict else "history",
+        silenced_devices=frozenset(a.silence),
+        daily_quota=a.daily_quota,
+        faults=faults,
+        keep_events=a.keep_events,
+    )
+    done = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with Sandbox(config, port=a.port, host=a.host) as sb:
+        print(sb.url, flush=True)
+        while not done.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""The server's per-event checks, written from the reference (not from ``_rules``).
+
+This is the test oracle for the client-side validator, so it deliberately shares
+no code with it: only the key catalogue (data) from ``_keys``. One event at a
+time, in plain Python, as a server would.
+
+Decisions where the reference is silent (kept in one place, mirrored in the
+package docstring):
+
+* ``null`` for any key counts as an absent key (Amplitude's own SDKs send
+  ``"user_id": null``).
+* Unknown top-level keys are ignored, as Amplitude does (SDKs send ``library``,
+  ``uuid`` ...).
+* An event with neither id is listed as ``events_with_missing_fields["user_id"]``
+  (one key, so one rejection per event).
+* An id on the invalid-id list is a 400 even when it is also short: the list is
+  checked before the length rule.
+* ``productId``/``revenueType`` without price/revenue is accepted (Amplitude just
+  does not count it as revenue); groups beyond 5 types / 10 values are dropped
+  from the stored event, not rejected.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._keys import (
+    EVENT_KEYS,
+    INVALID_IDS,
+    MAX_GROUP_TYPES,
+    MAX_GROUP_VALUES,
+    MAX_NESTING_DEPTH,
+    MAX_STRING_LENGTH,
+    PLAN_FIELDS,
+    RESERVED_EVENT_TYPES,
+)
+
+_PLAN_FIELDS = frozenset(PLAN_FIELDS)
+_ID_KEYS = ("user_id", "device_id")
+# Reference, "Event keys": lat/lng are floats; the ranges are the geographic ones.
+_RANGES: dict[str, tuple[float, float]] = {
+    "location_lat": (-90.0, 90.0),
+    "location_lng": (-180.0, 180.0),
+}
+
+
+@dataclass
+class Problems:
+    """field -> event indexes, for the three 400 maps of the reference ("Responses")."""
+
+    invalid: dict[str, list[int]] = field(default_factory=dict)
+    missing: dict[str, list[int]] = field(default_factory=dict)
+    id_lengths: dict[str, list[int]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.invalid or self.missing or self.id_lengths)
+
+    def indexes(self) -> set[int]:
+        out: set[int] = set()
+        for table in (self.invalid, self.missing, self.id_lengths):
+            for idx in table.values():
+                out.update(idx)
+        return out
+
+
+def _add(table: dict[str, list[int]], key: str, index: int) -> None:
+    lst = table.get(key)
+    if lst is None:
+        table[key] = [index]
+    elif lst[-1] != index:
+        lst.append(index)
+
+
+def _container_ok(value: Any, depth: int) -> bool:
+    """Strings <= 1024 chars (keys too) and nesting <= 40 levels (reference, "General
+    rules" and event_properties). The property object itself is level 1; each nested
+    object or array adds one."""
+    if depth > MAX_NESTING_DEPTH:
+        return False
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for k, v in items:
+        if isinstance(k, str) and len(k) > MAX_STRING_LENGTH:
+            return False
+        if isinstance(v, str):
+            if len(v) > MAX_STRING_LENGTH:
+                return False
+        elif isinstance(v, (dict, list)) and not _container_ok(v, depth + 1):
+            return False
+    return True
+
+
+def _groups_ok(value: Any) -> bool:
+    # Reference, "Event keys" -> groups: group type -> value or list of values.
+    if not isinstance(value, dict):
+        return False
+    for k, v in value.items():
+        if len(k) > MAX_STRING_LENGTH:
+            return False
+        values = v if isinstance(v, list) else [v]
+        for x in values:
+            if isinstance(x, str):
+                if len(x) > MAX_STRING_LENGTH:
+                    return False
+            elif isinstance(x, bool) or not isinstance(x, (int, float)):
+                return False
+    return True
+
+
+def _trim_groups(groups: dict[str, Any]) -> dict[str, Any]:
+    """Keep what Amplitude tracks: the first 5 group types, 10 values in all."""
+    out: dict[str, Any] = {}
+    budget = MAX_GROUP_VALUES
+    for k, v in groups.items():
+        if len(out) >= MAX_GROUP_TYPES or budget <= 0:
+            break
+        if isinstance(v, list):
+            v = v[:budget]
+            budget -= len(v)
+        else:
+            budget -= 1
+        out[k] = v
+    return out
+
+
+def _value_ok(key: str, kind: str, v: Any) -> bool:
+    if kind == "string":
+        return isinstance(v, str) and len(v) <= MAX_STRING_LENGTH
+    if kind == "integer":
+        # Reference: time is integer ms ("any other form ... float is a 400"); bool is no int.
+        if type(v) is not int:
+            return False
+        if key == "session_id":
+            return v >= -1  # -1 means "no session"
+        if key == "time":
+            return v >= 0
+        return True
+    if kind == "float":
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        rng = _RANGES.get(key)
+        return rng is None or rng[0] <= v <= rng[1]
+    if kind == "boolean":
+        return type(v) is bool
+    if kind == "object":
+        return isinstance(v, dict) and _container_ok(v, 1)
+    if kind == "groups":
+        return _groups_ok(v)
+    if kind == "plan":
+        # Reference, "Event keys" -> plan: only branch, source, version (strings).
+        return isinstance(v, dict) and all(
+            k in _PLAN_FIELDS and isinstance(x, str) and len(x) <= MAX_STRING_LENGTH
+            for k, x in v.items()
+        )
+    return True
+
+
+def check_event(index: int, event: Any, min_id_length: int, problems: Problems) -> bool:
+    """Check one event, record its problems, return True when it can be ingested.
+
+    Side effect (as the server does): ids shorter than ``min_id_length`` are removed
+    from the event, ``null`` keys are dropped, and ``groups`` is trimmed.
+    """
+    if not isinstance(event, dict):
+        _add(problems.invalid, "event", index)
+        return False
+    ok = True
+    nulls: list[str] | None = None
+    for key, v in event.items():
+        if v is None:
+            nulls = [key] if nulls is None else [*nulls, key]
+            continue
+        kind = EVENT_KEYS.get(key)
+        if kind is None or key in _ID_KEYS:
+            continue  # unknown keys are ignored; ids are checked below
+        if not _value_ok(key, kind, v):
+            _add(problems.invalid, key, index)
+            ok = False
+    if nulls:
+        for key in nulls:
+            del event[key]
+
+    # Reference, "Event keys" -> event_type: required, reserved names refused.
+    et = event.get("event_type")
+    if et is None or et == "":
+        _add(problems.missing, "event_type", index)
+        ok = False
+    elif isinstance(et, str) and et in RESERVED_EVENT_TYPES:
+        _add(problems.invalid, "event_type", index)
+        ok = False
+
+    # Reference, "Event keys" -> user_id/device_id and "General rules": invalid ids.
+    removed: list[str] = []
+    bad_id = False
+    for key in _ID_KEYS:
+        v = event.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, str) or len(v) > MAX_STRING_LENGTH or v.lower() in INVALID_IDS:
+            # Covers the all-zero device id (it is on the invalid list).
+            _add(problems.invalid, key, index)
+            bad_id = True
+        elif len(v) < min_id_length:
+            # "a shorter id is removed from the event by the server"
+            del event[key]
+            removed.append(key)
+    if bad_id:
+        return False
+    if "user_id" not in event and "device_id" not in event:
+        if removed:
+            for key in removed:
+                _add(problems.id_lengths, key, index)
+        else:
+            _add(problems.missing, "user_id", index)
+        return False
+
+    if ok:
+        groups = event.get("groups")
+        if groups is not None and (
+            len(groups) > MAX_GROUP_TYPES
+            or sum(len(v) if isinstance(v, list) else 1 for v in groups.values()) > MAX_GROUP_VALUES
+        ):
+            event["groups"] = _trim_groups(groups)
+    return ok
+
+
+def partition_of(event: dict[str, Any]) -> str:
+    """Throttling/dedup key (contracts "partition key"): device_id, else "user:" + user_id."""
+    d = event.get("device_id")
+    if d is not None:
+        return str(d)
+    return "user:" + str(event.get("user_id"))

@@ -1,0 +1,524 @@
+"""A pure emulator of Amplitude's HTTP V2 (``POST /2/httpapi``) and Batch (``POST /batch``) APIs.
+
+``Emulator.handle(path, body, headers, now)`` -> :class:`Response`. No IO, no clock
+(``now`` is passed in, seconds since the epoch), no sleeping (latency is returned
+as ``Response.delay_s`` for the transport or server to apply), randomness from an
+injected ``random.Random``. One lock makes it safe to share between the server
+thread and the test.
+
+Order of checks for one request (first failure answers):
+
+1. 413 when the body is at or over the body limit (reference, "Limits").
+2. 400 "Invalid JSON request body"; 400 "Request missing required field" with
+   ``missing_field`` (``api_key``, or ``events`` when absent, not a list, or empty);
+   400 "Invalid API key" (the key itself is never echoed).
+3. 413 when an HTTP V2 request has 2000 events or more ("fewer than 2000").
+4. 400 with ``events_with_invalid_fields`` / ``events_with_missing_fields`` /
+   ``events_with_invalid_id_lengths`` (see ``_checks``).
+5. 400 "silenced" flavour: ``silenced_devices``/``silenced_events`` and
+   ``exceeded_daily_quota_devices``/``exceeded_daily_quota_users`` (the reference puts
+   the quota map in the silenced body; ``daily_quota_status=429`` moves it to a 429).
+6. 429 with ``throttled_devices``/``throttled_users``/``throttled_events``/``eps_threshold``.
+7. 200 ``{code, events_ingested, payload_size_bytes, server_upload_time}``.
+
+Every non-200 answer ingests nothing of the request: Amplitude's guidance is to
+remove the listed events and resend the rest (reference, "Responses"), so the
+others were not kept; for a 429 the client resends the non-throttled events.
+Only ingested events count toward the rate window and the daily quota.
+
+On a 200, ``events_ingested`` counts every event of the request, duplicates
+included (Amplitude accepts them and drops them later); the emulator keeps only
+the first copy of a (device_id or user_id, insert_id) pair in ``ingested`` and
+counts the others in ``duplicates``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ._books import DedupBook, QuotaBook, RateBook
+from ._checks import Problems, check_event, partition_of
+from ._config import SandboxConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+HTTP_PATH = "/2/httpapi"
+BATCH_PATH = "/batch"
+_APIS = {HTTP_PATH: "http", BATCH_PATH: "batch"}
+_JSON = {"content-type": "application/json"}
+_HTML = {"content-type": "text/html"}
+
+
+@dataclass(frozen=True)
+class Response:
+    """The emulator's answer. ``drop``: close the connection without answering."""
+
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=lambda: dict(_JSON))
+    drop: bool = False
+    delay_s: float = 0.0
+    fault: str | None = None  # "503_before", "drop_before", "500_after", ..., "script"
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One line of the request log. Never holds the api_key or the body."""
+
+    at: float
+    path: str
+    status: int | None  # None: connection dropped
+    n_events: int | None  # None: the body could not be read as a request
+    nbytes: int
+    ingested: int = 0  # new events stored (duplicates excluded)
+    duplicates: int = 0
+    fault: str | None = None
+
+
+@dataclass(frozen=True)
+class _Scripted:
+    status: int | None
+    body: bytes | None
+    ingest: bool
+    headers: Mapping[str, str] | None
+
+
+def _json_response(status: int, payload: Mapping[str, Any]) -> Response:
+    return Response(status, orjson.dumps(payload))
+
+
+_ERRORS = {
+    400: "Bad request",
+    413: "Payload too large",
+    429: "Too many requests for some devices and users",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def _default_body(status: int) -> Response:
+    if status in (502, 504):
+        # These come from a load balancer in front of Amplitude: not JSON.
+        text = {502: "502 Bad Gateway", 504: "504 Gateway Time-out"}[status]
+        return Response(status, f"<html><body><h1>{text}</h1></body></html>".encode(), _HTML)
+    return _json_response(status, {"code": status, "error": _ERRORS.get(status, "Error")})
+
+
+class Emulator:
+    """Amplitude's ingestion endpoints, in memory. See the module docstring."""
+
+    def __init__(self, config: SandboxConfig | None = None, *, rng: random.Random | None = None):
+        self._lock = threading.RLock()
+        self._config = config if config is not None else SandboxConfig()
+        self._rng = rng if rng is not None else random.Random(self._config.faults.seed)
+        self._script: deque[_Scripted] = deque()
+        self.reset()
+
+    # -- configuration and scripting -------------------------------------------------
+
+    @property
+    def config(self) -> SandboxConfig:
+        return self._config
+
+    def configure(self, config: SandboxConfig | None = None, **changes: Any) -> SandboxConfig:
+        """Swap the config (or change some fields) without losing the record."""
+        with self._lock:
+            new = config if config is not None else self._config
+            new = new.replace(**changes) if changes else new
+            if new.window_s != self._config.window_s:
+                self._rates = {"http": RateBook(new.window_s), "batch": RateBook(new.window_s)}
+            if new.dedup_window_s != self._config.dedup_window_s:
+                self._dedup.window_s = new.dedup_window_s
+            self._config = new
+            return new
+
+    def enqueue(
+        self,
+        status: int | None,
+        body: Mapping[str, Any] | bytes | None = None,
+        *,
+        ingest: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Force the answer to the next request (queued, first in first out).
+
+        ``status=None`` drops the connection. ``body=None`` gives the usual body for
+        that status (for a 429: every event of the request throttled). ``ingest=True``
+        processes the request normally first (like an "after" fault).
+        """
+        raw = orjson.dumps(body) if isinstance(body, Mapping) else body
+        with self._lock:
+            self._script.append(_Scripted(status, raw, ingest, headers))
+
+    def fail_next(self, n: int = 1, status: int | None = 503, *, ingest: bool = False) -> None:
+        """The next ``n`` requests fail with ``status`` (None: dropped connection)."""
+        for _ in range(n):
+            self.enqueue(status, ingest=ingest)
+
+    # -- the record ---------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget everything: events, dedup memory, rates, quotas, log, counters, script."""
+        with self._lock:
+            cfg = self._config
+            self._ingested: list[dict[str, Any]] = []
+            self._dedup = DedupBook(cfg.dedup_window_s)
+            self._rates = {"http": RateBook(cfg.window_s), "batch": RateBook(cfg.window_s)}
+            self._quota = QuotaBook()
+            self._requests: deque[RequestRecord] = deque(maxlen=cfg.log_limit)
+            self._counters: Counter[str] = Counter()
+            self._script.clear()
+
+    @property
+    def ingested(self) -> list[dict[str, Any]]:
+        """A copy of the stored events, in arrival order, duplicates left out."""
+        with self._lock:
+            return list(self._ingested)
+
+    @property
+    def duplicates(self) -> int:
+        with self._lock:
+            return self._counters["duplicates"]
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """requests, status_<code>, drops, events_received, events_ingested (stored),
+        duplicates, events_rejected, events_throttled, events_silenced, events_over_quota."""
+        with self._lock:
+            return dict(self._counters)
+
+    def ingested_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        frame: pd.DataFrame = pd.DataFrame(self.ingested)
+        return frame
+
+    def __repr__(self) -> str:
+        c = self.counters
+        return (
+            f"<Emulator requests={c.get('requests', 0)} ingested={c.get('events_ingested', 0)} "
+            f"duplicates={c.get('duplicates', 0)}>"
+        )
+
+    # -- handling -----------------------------------------------------------------------
+
+    def handle(
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        now: float = 0.0,
+        *,
+        method: str = "POST",
+    ) -> Response:
+        path = path.split("?", 1)[0]
+        api = _APIS.get(path.rstrip("/") or "/")
+        if api is None:
+            return _json_response(404, {"code": 404, "error": "Not found"})
+        if method.upper() != "POST":
+            return _json_response(405, {"code": 405, "error": "Method not allowed"})
+        with self._lock:
+            cfg = self._config
+            faults = cfg.faults
+            scripted = self._script.popleft() if self._script else None
+            u_before = u_after = u_spike = 1.0
+            if faults.active:
+                # Always three draws per request, so a seed gives the same faults
+                # whatever the outcomes.
+                u_before, u_after, u_spike = (self._rng.random() for _ in range(3))
+            delay = faults.latency_s + (faults.latency_spike_s if u_spike < faults.latency_spike_p else 0.0)
+
+            if scripted is not None and not scripted.ingest:
+                resp = self._scripted(scripted, body)
+                self._log(now, path, resp, None, len(body), 0, 0)
+                return _with_delay(resp, delay)
+            if scripted is None:
+                fault = None
+                if u_before < faults.p_503_before:
+                    fault = "503_before"
+                elif u_before < faults.p_503_before + faults.p_drop_before:
+                    fault = "drop_before"
+                if fault is not None:
+                    resp = _fault_response(fault)
+                    self._log(now, path, resp, None, len(body), 0, 0)
+                    return _with_delay(resp, delay)
+
+            resp, n_events, stored, dups = self._process(api, body, now)
+
+            if scripted is not None:
+                resp = self._scripted(scripted, body)
+            else:
+                fault = None
+                cuts = (
+                    ("500_after", faults.p_500_after),
+                    ("502_after", faults.p_502_after),
+                    ("504_after", faults.p_504_after),
+                    ("drop_after", faults.p_drop_after),
+                )
+                acc = 0.0
+                for name, p in cuts:
+                    acc += p
+                    if u_after < acc:
+                        fault = name
+                        break
+                if fault is not None:
+                    resp = _fault_response(fault)
+            self._log(now, path, resp, n_events, len(body), stored, dups)
+            return _with_delay(resp, delay)
+
+    def _log(
+        self,
+        now: float,
+        path: str,
+        resp: Response,
+        n_events: int | None,
+        nbytes: int,
+        stored: int,
+        dups: int,
+    ) -> None:
+        status = None if resp.drop else resp.status
+        self._requests.append(RequestRecord(now, path, status, n_events, nbytes, stored, dups, resp.fault))
+        c = self._counters
+        c["requests"] += 1
+        if resp.drop:
+            c["drops"] += 1
+        else:
+            c[f"status_{resp.status}"] += 1
+
+    def _scripted(self, s: _Scripted, body: bytes) -> Response:
+        if s.status is None:
+            return Response(0, drop=True, fault="script")
+        if s.body is not None:
+            raw = s.body
+        elif s.status == 429:
+            raw = self._all_throttled(body)
+        else:
+            raw = _default_body(s.status).body
+        headers = dict(s.headers) if s.headers is not None else (
+            dict(_HTML) if s.status in (502, 504) and s.body is None else dict(_JSON)
+        )
+        return Response(s.status, raw, headers, fault="script")
+
+    def _all_throttled(self, body: bytes) -> bytes:
+        """A 429 body naming every event of the request (for a scripted 429)."""
+        out: dict[str, Any] = {
+            "code": 429,
+            "error": _ERRORS[429],
+            "eps_threshold": _num(self._config.device_eps),
+            "throttled_devices": {},
+            "throttled_users": {},
+            "throttled_events": [],
+        }
+        try:
+            events = orjson.loads(body).get("events")
+        except (orjson.JSONDecodeError, AttributeError):
+            events = None
+        if isinstance(events, list):
+            rate = math.floor(self._config.device_eps) + 1
+            for i, ev in enumerate(events):
+                if not isinstance(ev, dict):
+                    continue
+                if ev.get("device_id") is not None:
+                    out["throttled_devices"][str(ev["device_id"])] = rate
+                elif ev.get("user_id") is not None:
+                    out["throttled_users"][str(ev["user_id"])] = rate
+                out["throttled_events"].append(i)
+        return orjson.dumps(out)
+
+    def _process(self, api: str, body: bytes, now: float) -> tuple[Response, int | None, int, int]:
+        """The real server: -> (response, events in request, events stored, duplicates).
+        Commits state only on a 200."""
+        cfg = self._config
+        c = self._counters
+        # Reference, "Limits": "under 1 MB" / "under 20 MB", "too large answers 413".
+        limit = cfg.http_body_limit if api == "http" else cfg.batch_body_limit
+        if limit is not None and len(body) >= limit:
+            return _default_body(413), None, 0, 0
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return _json_response(400, {"code": 400, "error": "Invalid JSON request body"}), None, 0, 0
+        if not isinstance(data, dict):
+            return _json_response(400, {"code": 400, "error": "Invalid JSON request body"}), None, 0, 0
+        key = data.get("api_key")
+        if not isinstance(key, str) or not key.strip():
+            return _missing("api_key"), None, 0, 0
+        events = data.get("events")
+        if not isinstance(events, list) or not events:
+            return _missing("events"), None, 0, 0
+        if cfg.api_keys is not None and key not in cfg.api_keys:
+            # Amplitude echoes the key in this message; we never do (design.md, principle 6).
+            return _json_response(400, {"code": 400, "error": "Invalid API key"}), len(events), 0, 0
+        n = len(events)
+        c["events_received"] += n
+        # Reference, "Limits": HTTP V2 takes "fewer than 2000" events per request.
+        count_limit = cfg.http_event_limit if api == "http" else cfg.batch_event_limit
+        if count_limit is not None and n >= count_limit:
+            return _default_body(413), n, 0, 0
+
+        min_len = cfg.default_min_id_length
+        options = data.get("options")
+        if options is not None:
+            m = options.get("min_id_length") if isinstance(options, dict) else None
+            if not isinstance(options, dict) or (m is not None and (type(m) is not int or m < 0)):
+                return _json_response(400, {"code": 400, "error": "Invalid options"}), n, 0, 0
+            if m is not None:
+                min_len = m
+
+        # Per-event checks (reference, "Event keys" and "General rules").
+        problems = Problems()
+        for i, ev in enumerate(events):
+            check_event(i, ev, min_len, problems)
+        if problems:
+            c["events_rejected"] += len(problems.indexes())
+            out: dict[str, Any] = {"code": 400, "error": "Invalid field values on some events"}
+            if problems.invalid:
+                out["events_with_invalid_fields"] = problems.invalid
+            if problems.missing:
+                out["events_with_missing_fields"] = problems.missing
+            if problems.id_lengths:
+                out["events_with_invalid_id_lengths"] = problems.id_lengths
+            return _json_response(400, out), n, 0, 0
+
+        partitions = [partition_of(ev) for ev in events]
+        per_partition = Counter(partitions)
+        strict = cfg.limit_mode == "strict"
+        eps = cfg.device_eps if api == "http" else cfg.batch_device_eps
+
+        # Reference, "Responses", 400 silenced: silenced devices and exceeded daily quotas.
+        silenced_events = [
+            i for i, ev in enumerate(events) if ev.get("device_id") in cfg.silenced_devices
+        ]
+        over_devices: dict[str, int] = {}
+        over_users: dict[str, int] = {}
+        if cfg.daily_quota is not None:
+            for p, k in per_partition.items():
+                today = self._quota.count(p, now) + (k if strict else 0)
+                if today >= cfg.daily_quota + (1 if strict else 0):
+                    if p.startswith("user:"):
+                        over_users[p[5:]] = today
+                    else:
+                        over_devices[p] = today
+        if silenced_events or over_devices or over_users:
+            over = set(over_devices) | {"user:" + u for u in over_users}
+            c["events_silenced"] += len(silenced_events)
+            c["events_over_quota"] += sum(per_partition[p] for p in over)
+            status = 400 if silenced_events or cfg.daily_quota_status == 400 else 429
+            error = "Some devices have been silenced" if silenced_events else (
+                "Some devices or users exceeded the daily event quota"
+            )
+            body_q: dict[str, Any] = {
+                "code": status,
+                "error": error,
+                "eps_threshold": _num(eps),
+                "exceeded_daily_quota_devices": over_devices,
+                "silenced_devices": sorted({str(events[i]["device_id"]) for i in silenced_events}),
+                "silenced_events": silenced_events,
+                "throttled_devices": {},
+                "throttled_events": [],
+            }
+            if over_users:
+                body_q["exceeded_daily_quota_users"] = over_users
+            return _json_response(status, body_q), n, 0, 0
+
+        # Reference, "Limits" and "Responses" 429: per device / per user rate.
+        rates = self._rates[api]
+        cap = eps * cfg.window_s
+        throttled: dict[str, int] = {}
+        for p, k in per_partition.items():
+            seen = rates.count(p, now) + (k if strict else 0)
+            if seen > cap:
+                throttled[p] = seen
+        if throttled:
+            devices = {p: _eps(v, cfg.window_s) for p, v in throttled.items() if not p.startswith("user:")}
+            users = {p[5:]: _eps(v, cfg.window_s) for p, v in throttled.items() if p.startswith("user:")}
+            idx = [i for i, p in enumerate(partitions) if p in throttled]
+            c["events_throttled"] += len(idx)
+            return (
+                _json_response(
+                    429,
+                    {
+                        "code": 429,
+                        "error": _ERRORS[429],
+                        "eps_threshold": _num(eps),
+                        "throttled_devices": devices,
+                        "throttled_users": users,
+                        "throttled_events": idx,
+                    },
+                ),
+                n,
+                0,
+                0,
+            )
+
+        # Accepted: count toward rates and quota, store with insert_id deduplication.
+        for p, k in per_partition.items():
+            rates.add(p, now, k)
+            if cfg.daily_quota is not None:
+                self._quota.add(p, now, k)
+        stored = dups = 0
+        keep = cfg.keep_events
+        seen_id = self._dedup.seen
+        for ev, p in zip(events, partitions, strict=True):
+            iid = ev.get("insert_id")
+            if iid is not None and seen_id((p, iid), now):
+                dups += 1
+                continue
+            stored += 1
+            if keep:
+                self._ingested.append(ev)
+        c["events_ingested"] += stored
+        c["duplicates"] += dups
+        ok = {
+            "code": 200,
+            "events_ingested": n,
+            "payload_size_bytes": len(body),
+            "server_upload_time": int(now * 1000),
+        }
+        return _json_response(200, ok), n, stored, dups
+
+
+def _missing(name: str) -> Response:
+    return _json_response(
+        400, {"code": 400, "error": "Request missing required field", "missing_field": name}
+    )
+
+
+def _fault_response(fault: str) -> Response:
+    if fault.startswith("drop"):
+        return Response(0, drop=True, fault=fault)
+    r = _default_body(int(fault[:3]))
+    return Response(r.status, r.body, r.headers, fault=fault)
+
+
+def _with_delay(resp: Response, delay: float) -> Response:
+    if delay <= 0:
+        return resp
+    return Response(resp.status, resp.body, resp.headers, resp.drop, delay, resp.fault)
+
+
+def _num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x
+
+
+def _eps(count: int, window_s: float) -> int:
+    # "current events per second rate", an integer in Amplitude's examples; rounded up
+    # so that a throttled partition never shows a rate at or under the threshold.
+    return math.ceil(count / window_s)
