@@ -224,7 +224,7 @@ class Uploader:
         batch, ledger = answer.batch, self.ledger
         status_label = str(answer.status) if answer.status is not None else (answer.error or "network error")
         ledger.server_answers[status_label] += 1
-        outcome = interpret(answer.status, answer.body, answer.headers, batch)
+        outcome = interpret(answer.status, answer.body, answer.headers, batch, policy=self.settings.retry)
         positions = batch.positions
         now = self.clock()
 
