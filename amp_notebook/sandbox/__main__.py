@@ -5,6 +5,7 @@ line is the base URL (``http://127.0.0.1:PORT``). For benchmarks and manual test
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import threading
@@ -66,6 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    # This process is ours: every request parses thousands of short-lived dicts, and
+    # the default gen-0 threshold (700) makes the collector rescan them many times per
+    # request (~35% of the time). A higher threshold, and freezing what is loaded, keeps
+    # the server above 100k events/s.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 50)
     with Sandbox(config, port=a.port, host=a.host) as sb:
         print(sb.url, flush=True)
         while not done.wait(0.5):

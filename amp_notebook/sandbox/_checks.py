@@ -23,6 +23,7 @@ package docstring):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +40,6 @@ from .._keys import (
 
 _PLAN_FIELDS = frozenset(PLAN_FIELDS)
 _ID_KEYS = ("user_id", "device_id")
-# Reference, "Event keys": lat/lng are floats; the ranges are the geographic ones.
-_RANGES: dict[str, tuple[float, float]] = {
-    "location_lat": (-90.0, 90.0),
-    "location_lng": (-180.0, 180.0),
-}
 
 
 @dataclass
@@ -79,15 +75,25 @@ def _container_ok(value: Any, depth: int) -> bool:
     object or array adds one."""
     if depth > MAX_NESTING_DEPTH:
         return False
-    items = value.items() if isinstance(value, dict) else enumerate(value)
-    for k, v in items:
-        if isinstance(k, str) and len(k) > MAX_STRING_LENGTH:
-            return False
-        if isinstance(v, str):
-            if len(v) > MAX_STRING_LENGTH:
+    # Two loops rather than one generic one: this runs for every event (hot path).
+    if type(value) is dict:
+        for k, v in value.items():
+            if len(k) > MAX_STRING_LENGTH:
                 return False
-        elif isinstance(v, (dict, list)) and not _container_ok(v, depth + 1):
-            return False
+            t = type(v)
+            if t is str:
+                if len(v) > MAX_STRING_LENGTH:
+                    return False
+            elif (t is dict or t is list) and not _container_ok(v, depth + 1):
+                return False
+    else:
+        for v in value:
+            t = type(v)
+            if t is str:
+                if len(v) > MAX_STRING_LENGTH:
+                    return False
+            elif (t is dict or t is list) and not _container_ok(v, depth + 1):
+                return False
     return True
 
 
@@ -124,36 +130,65 @@ def _trim_groups(groups: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _value_ok(key: str, kind: str, v: Any) -> bool:
-    if kind == "string":
-        return isinstance(v, str) and len(v) <= MAX_STRING_LENGTH
-    if kind == "integer":
-        # Reference: time is integer ms ("any other form ... float is a 400"); bool is no int.
-        if type(v) is not int:
-            return False
-        if key == "session_id":
-            return v >= -1  # -1 means "no session"
-        if key == "time":
-            return v >= 0
-        return True
-    if kind == "float":
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            return False
-        rng = _RANGES.get(key)
-        return rng is None or rng[0] <= v <= rng[1]
-    if kind == "boolean":
-        return type(v) is bool
-    if kind == "object":
-        return isinstance(v, dict) and _container_ok(v, 1)
-    if kind == "groups":
-        return _groups_ok(v)
-    if kind == "plan":
-        # Reference, "Event keys" -> plan: only branch, source, version (strings).
-        return isinstance(v, dict) and all(
-            k in _PLAN_FIELDS and isinstance(x, str) and len(x) <= MAX_STRING_LENGTH
-            for k, x in v.items()
-        )
-    return True
+def _integer_ok(v: Any) -> bool:
+    return type(v) is int  # bool is not an int here
+
+
+def _time_ok(v: Any) -> bool:
+    # Reference, "Event keys" -> time: integer ms; "any other form (ISO string,
+    # seconds, float) is a 400". Seconds cannot be told from ms here: not checked.
+    return type(v) is int and v >= 0
+
+
+def _session_ok(v: Any) -> bool:
+    return type(v) is int and v >= -1  # -1 means "no session"
+
+
+def _float_ok(v: Any) -> bool:
+    t = type(v)
+    return t is int or (t is float and math.isfinite(v))
+
+
+def _range_checker(lo: float, hi: float) -> Callable[[Any], bool]:
+    def check(v: Any) -> bool:
+        return _float_ok(v) and lo <= v <= hi
+
+    return check
+
+
+def _boolean_ok(v: Any) -> bool:
+    return type(v) is bool
+
+
+def _object_ok(v: Any) -> bool:
+    return type(v) is dict and _container_ok(v, 1)
+
+
+def _plan_ok(v: Any) -> bool:
+    # Reference, "Event keys" -> plan: only branch, source, version (strings).
+    return type(v) is dict and all(
+        k in _PLAN_FIELDS and type(x) is str and len(x) <= MAX_STRING_LENGTH for k, x in v.items()
+    )
+
+
+_BY_KIND: dict[str, Callable[[Any], bool]] = {
+    "integer": _integer_ok,
+    "float": _float_ok,
+    "boolean": _boolean_ok,
+    "object": _object_ok,
+    "groups": _groups_ok,
+    "plan": _plan_ok,
+}
+# Ids are checked apart (invalid list, length); plain strings inline (hot path).
+_STRING_KEYS = frozenset(k for k, kind in EVENT_KEYS.items() if kind == "string") - set(_ID_KEYS)
+_CHECKERS: dict[str, Callable[[Any], bool]] = {
+    k: _BY_KIND[kind] for k, kind in EVENT_KEYS.items() if kind in _BY_KIND
+}
+_CHECKERS["time"] = _time_ok
+_CHECKERS["session_id"] = _session_ok
+# Reference, "Event keys": lat/lng are floats; the ranges are the geographic ones.
+_CHECKERS["location_lat"] = _range_checker(-90.0, 90.0)
+_CHECKERS["location_lng"] = _range_checker(-180.0, 180.0)
 
 
 def check_event(index: int, event: Any, min_id_length: int, problems: Problems) -> bool:
@@ -168,15 +203,23 @@ def check_event(index: int, event: Any, min_id_length: int, problems: Problems) 
     ok = True
     nulls: list[str] | None = None
     for key, v in event.items():
+        # Hot path: one set lookup and a type test for most keys.
+        if key in _STRING_KEYS:
+            if type(v) is str and len(v) <= MAX_STRING_LENGTH:
+                continue
+        else:
+            check = _CHECKERS.get(key)
+            if check is None:  # ids (checked below) and unknown keys (ignored)
+                if v is None:
+                    nulls = [key] if nulls is None else [*nulls, key]
+                continue
+            if check(v):
+                continue
         if v is None:
             nulls = [key] if nulls is None else [*nulls, key]
             continue
-        kind = EVENT_KEYS.get(key)
-        if kind is None or key in _ID_KEYS:
-            continue  # unknown keys are ignored; ids are checked below
-        if not _value_ok(key, kind, v):
-            _add(problems.invalid, key, index)
-            ok = False
+        _add(problems.invalid, key, index)
+        ok = False
     if nulls:
         for key in nulls:
             del event[key]

@@ -403,9 +403,10 @@ class Emulator:
         eps = cfg.device_eps if api == "http" else cfg.batch_device_eps
 
         # Reference, "Responses", 400 silenced: silenced devices and exceeded daily quotas.
-        silenced_events = [
-            i for i, ev in enumerate(events) if ev.get("device_id") in cfg.silenced_devices
-        ]
+        silenced = cfg.silenced_devices
+        silenced_events = (
+            [i for i, ev in enumerate(events) if ev.get("device_id") in silenced] if silenced else []
+        )
         over_devices: dict[str, int] = {}
         over_users: dict[str, int] = {}
         if cfg.daily_quota is not None:
