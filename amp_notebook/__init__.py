@@ -1,7 +1,21 @@
-"""amp_notebook: validate and upload pandas DataFrames of events to Amplitude, from Jupyter."""
+"""amp_notebook: validate and upload pandas DataFrames of events to Amplitude, from Jupyter.
+
+``import amp_notebook`` registers the ``df.amplitude`` accessor::
+
+    report = df.amplitude.validate()        # every row against Amplitude's rules
+    report.style()                          # the failing cells, highlighted, with reasons
+    result = df.amplitude.upload()          # batched, paced, retried, deduplicated
+    result.failed                           # what to resend
+
+In a notebook, ``%load_ext amp_notebook`` adds the ``%amplitude`` magic.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from . import accessor as _accessor  # registers df.amplitude
+from ._api import preview, to_events, upload, upload_async, validate
 from ._config import ApiKey
 from ._exceptions import (
     AmpNotebookError,
@@ -14,19 +28,53 @@ from ._exceptions import (
     UploadInterrupted,
     ValidationError,
 )
+from ._mapping import Const, const
+from ._report import ValidationReport
+from ._result import UploadResult
+from ._retry import RetryPolicy
+from ._upload import last_result
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext amp_notebook``: the accessor and the ``%amplitude`` magic."""
+    from ._magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from ._magics import unload_ipython_extension as _unload
+
+    _unload(ipython)
+
+
+del _accessor
 
 __all__ = [
     "AmpNotebookError",
     "ApiKey",
     "ConfigurationError",
+    "Const",
     "InvalidApiKey",
     "LocalError",
     "MappingError",
     "RemoteError",
     "RequestRejected",
+    "RetryPolicy",
     "UploadInterrupted",
+    "UploadResult",
     "ValidationError",
+    "ValidationReport",
     "__version__",
+    "const",
+    "last_result",
+    "load_ipython_extension",
+    "preview",
+    "to_events",
+    "unload_ipython_extension",
+    "upload",
+    "upload_async",
+    "validate",
 ]

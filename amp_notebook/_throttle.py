@@ -104,7 +104,7 @@ class SlidingWindow:
     def available(self, now: float) -> int:
         """How many events may be sent at ``now``."""
         self._expire(now)
-        return min(c - u for c, u in zip(self._caps, self._used))
+        return min(c - u for c, u in zip(self._caps, self._used, strict=True))
 
     def used(self, now: float) -> int:
         """Events counted by the first (longest) rule at ``now``."""

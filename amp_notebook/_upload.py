@@ -22,6 +22,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from . import _session
 from ._batching import chunk as static_chunks
 from ._batching import envelope_size
 from ._client import ClientSettings, StopUpload, Uploader
@@ -56,8 +57,8 @@ async def upload_async(
     api_key: Any = None,
     mapping: Mapping[str, object] | None = None,
     *,
-    region: str = "us",
-    api: str = "http",
+    region: str | None = None,
+    api: str | None = None,
     endpoint: str | None = None,
     dry_run: bool = False,
     on_invalid: OnInvalid = "skip",
@@ -68,6 +69,7 @@ async def upload_async(
     max_events_per_second: float | None = None,
     max_requests_per_second: float | None = None,
     device_events_per_second: float | None = None,
+    pacing: Pacing | None = None,
     retry: RetryPolicy | None = None,
     timeout: float | httpx.Timeout | None = None,
     min_id_length: int | None = None,
@@ -90,8 +92,10 @@ async def upload_async(
         raise ConfigurationError(f"on_invalid must be 'skip', 'raise' or 'send', not {on_invalid!r}")
     if concurrency < 1:
         raise ConfigurationError("concurrency must be at least 1")
-    ep = resolve_endpoint(region, api, endpoint)
-    key = resolve_api_key(api_key, required=not dry_run)
+    # Explicit arguments first, then the session (%amplitude), then AMPLITUDE_API_KEY.
+    given = _session.merge_defaults(api_key, region, api, endpoint)
+    ep = resolve_endpoint(given["region"], given["api"], given["endpoint"])
+    key = resolve_api_key(given["api_key"], required=not dry_run)
 
     rm = resolve_mapping(df.columns, mapping)
     report = validate_frame(
@@ -128,9 +132,8 @@ async def upload_async(
     max_events = max_events_per_request or tiers.get("max_events")
     if max_events:
         limits = replace(limits, max_events=int(min(int(max_events), limits.max_events)))
-    pacing = Pacing.for_api(ep.api)
     pacing = replace(
-        pacing,
+        pacing or Pacing.for_api(ep.api),
         project_eps=max_events_per_second or tiers.get("project_eps"),
         project_rps=max_requests_per_second or tiers.get("project_rps"),
     )
@@ -219,14 +222,12 @@ async def upload_async(
 
 
 def _mark_skipped(ledger: RowLedger, report: Any) -> None:
-    failures = report.failures
+    """Locally invalid rows: skipped, with the first error as the reason (all are in the report)."""
+    failures = report.failures  # indexed by row position
     errors = failures[failures["severity"] == "error"]
-    positions = report.error_positions
-    # The first error of each row is its reason; all of them are in report.failures.
-    first = errors.drop_duplicates("_position") if "_position" in errors.columns else None
-    if first is not None:
-        items = [(int(p), f"invalid: {r}", str(m)) for p, r, m in
-                 zip(first["_position"], first["reason"], first["message"])]
-        ledger.mark_each(items, SKIPPED)
-    else:
-        ledger.mark(positions, SKIPPED, "invalid", "breaks Amplitude's rules: see result.validation.failures")
+    first = errors[~errors.index.duplicated(keep="first")]
+    items = [
+        (int(p), f"invalid: {r}", f"{c}: {m}")
+        for p, r, c, m in zip(first.index, first["reason"], first["key"], first["message"])
+    ]
+    ledger.mark_each(items, SKIPPED)

@@ -17,6 +17,7 @@ from . import _api
 if TYPE_CHECKING:  # pragma: no cover
     from pandas.io.formats.style import Styler
 
+    from ._mapper import MapperUI
     from ._report import ValidationReport
     from ._result import UploadResult
 
@@ -51,6 +52,12 @@ class AmplitudeAccessor:
     def mapping(self, mapping: Mapping[str, object] | None = None) -> dict[str, object]:
         """The mapping that would be used (automatic unless given), as a dict."""
         return _api.resolved_mapping(self._frame, mapping)
+
+    def mapper(self, mapping: Mapping[str, object] | None = None, **options: Any) -> MapperUI:
+        """An interactive mapping and validation widget (dropdowns per event key, live counts)."""
+        from . import _mapper
+
+        return _mapper.mapper(self._frame, mapping, **options)
 
     def upload(self, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any) -> UploadResult:
         """Send the rows to Amplitude and say what happened to each (see amp_notebook.upload)."""

@@ -1,0 +1,297 @@
+"""Pacing: per-partition windows, project buckets, pauses, refunds, and a simulated upload.
+
+The model under test (reference, "Limits"): Amplitude throttles a device or user
+when more than ``device_eps * window_s`` of its events arrive within the last
+``window_s`` seconds (HTTP V2: 30 events/s over about 30 s); Starter projects are
+capped at 1000 events/s and 100 requests/s. Time is a fake clock throughout.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import defaultdict
+
+import numpy as np
+import orjson
+import pytest
+
+from amp_notebook._batching import Batch, Scheduler, envelope_size
+from amp_notebook._config import Limits, Pacing
+from amp_notebook._encoding import EncodedChunk
+from amp_notebook._throttle import SlidingWindow, TokenBucket, partition_rules, window_budget
+
+ENV = envelope_size(32, None)
+
+
+def payload(i: int) -> bytes:
+    return orjson.dumps({"event_type": "e", "insert_id": str(i)})
+
+
+def encoded(parts: list[str], start: int = 0) -> EncodedChunk:
+    n = len(parts)
+    return EncodedChunk(np.arange(start, start + n, dtype=np.int64), [payload(start + i) for i in range(n)], parts)
+
+
+def max_in_window(sends: list[tuple[float, int]], window: float) -> int:
+    """Most events in any window of length ``window`` (an event at t counts while now < t + window)."""
+    sends = sorted(sends)
+    best = total = lo = 0
+    for t, n in sends:
+        total += n
+        while sends[lo][0] + window <= t:
+            total -= sends[lo][1]
+            lo += 1
+        best = max(best, total)
+    return best
+
+
+# -- the arithmetic ------------------------------------------------------------
+
+
+def test_window_budget_from_the_reference_numbers() -> None:
+    assert window_budget(30.0, 30.0, 0.95) == 855  # HTTP V2: 30 eps over 30 s, 95 %
+    assert window_budget(1000.0, 30.0, 0.95) == 28_500  # Batch API: 1000 eps
+    assert window_budget(0.01, 1.0, 0.5) == 1  # never zero
+    rules = partition_rules(30.0, 30.0, 0.95)
+    assert rules == ((855, 30.0), (29, 1.0))
+    # a latency spread up to the short window still keeps a server window under 900
+    assert rules[0][0] + rules[1][0] <= 30 * 30
+    assert partition_rules(30.0, 30.0, 0.95, burst_s=None) == ((855, 30.0),)
+
+
+def test_sliding_window_counts_and_expires() -> None:
+    w = SlidingWindow([(10, 30.0)])
+    assert w.available(0.0) == 10
+    w.record(0.0, 6)
+    w.record(5.0, 4)
+    assert w.available(5.0) == 0
+    assert w.ready_time() == 30.0  # the 6 sent at 0 leave the window at 30
+    assert w.available(29.999) == 0
+    assert w.available(30.0) == 6  # an event at t counts while now < t + 30
+    assert w.available(35.0) == 10
+    assert w.ready_time() == -math.inf
+
+
+def test_sliding_window_ready_time_needs_enough_to_leave() -> None:
+    w = SlidingWindow([(10, 30.0)])
+    w.record(0.0, 1)
+    w.record(1.0, 1)
+    w.record(2.0, 8)
+    assert w.available(2.0) == 0
+    assert w.ready_time() == 30.0  # one leaving is enough for one more
+    w.refund(2.0, 3)
+    assert w.available(2.0) == 3
+    assert w.ready_time() == -math.inf
+    assert w.refund(99.0, 5) == 0  # no such send
+
+
+def test_sliding_window_two_rules() -> None:
+    w = SlidingWindow([(10, 30.0), (3, 1.0)])
+    w.record(0.0, 3)
+    assert w.available(0.5) == 0
+    assert w.ready_time() == 1.0
+    assert w.available(1.0) == 3
+    w.record(1.0, 3)
+    w.record(2.0, 3)
+    w.record(3.0, 1)
+    assert w.available(4.0) == 0  # the long rule is full now
+    assert w.ready_time() == 30.0
+
+
+def test_token_bucket_never_more_than_the_limit_in_any_second() -> None:
+    b = TokenBucket.per_second(1000.0, 0.95)
+    assert (b.rate, b.capacity) == (950.0, 50.0)
+    sends = []
+    now = 0.0
+    while now < 10.0:
+        now = b.time_for(10, now)
+        b.take(10, now)
+        sends.append((now, 10))
+    assert max_in_window(sends, 1.0) <= 1000
+    assert sum(n for _, n in sends) / now == pytest.approx(950, rel=0.02)
+
+
+def test_token_bucket_time_for() -> None:
+    b = TokenBucket(10.0, 5.0)
+    assert b.time_for(5, 0.0) == 0.0
+    b.take(5, 0.0)
+    assert b.time_for(2, 0.0) == pytest.approx(0.2)
+    assert b.has(2, 0.2)
+    assert not b.has(3, 0.2)
+    assert b.tokens(100.0) == 5.0  # capped
+
+
+# -- the Scheduler's pacing ----------------------------------------------------
+
+
+def simulate(
+    s: Scheduler, *, jitter: float = 0.0, seed: int = 0, max_steps: int = 1_000_000
+) -> tuple[float, dict[str, list[tuple[float, int]]], list[tuple[float, int]]]:
+    """Drive next_batch/ready_at with a fake clock; returns finish time, per-partition sends, requests."""
+    rng = random.Random(seed)
+    now = 0.0
+    per: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    requests: list[tuple[float, int]] = []
+    finish = 0.0
+    for _ in range(max_steps):
+        b = s.next_batch(now)
+        if b is None:
+            t = s.ready_at(now)
+            if t is None:
+                return finish, per, requests
+            assert t > now, "ready_at said now, but next_batch gave nothing"
+            now = t
+            continue
+        arrive = now + rng.uniform(0, jitter)
+        counts: dict[str, int] = defaultdict(int)
+        for k in b.partitions:
+            counts[k] += 1
+        for k, n in counts.items():
+            per[k].append((arrive, n))
+        requests.append((now, len(b)))
+        finish = now
+    raise AssertionError("simulation did not finish")
+
+
+def test_one_busy_device_keeps_both_rules() -> None:
+    s = Scheduler(Limits(), Pacing(), ENV)
+    s.add(encoded(["dev"] * 3000))
+    finish, per, _ = simulate(s)
+    sends = per["dev"]
+    assert sum(n for _, n in sends) == 3000
+    assert max_in_window(sends, 30.0) <= 855
+    assert max_in_window(sends, 1.0) <= 29
+    # 28.5 events/s on average: no slower than the budget allows
+    assert finish <= 3000 / 28.5 + 1.0
+
+
+def test_latency_spread_does_not_trip_the_server_window() -> None:
+    # The server counts arrivals, not sends: shift each request by up to 1 s and
+    # check the emulator's rule (more than 30 * 30 events in 30 s = throttled).
+    s = Scheduler(Limits(), Pacing(), ENV)
+    s.add(encoded(["a"] * 2500 + ["b"] * 2500))
+    _, per, _ = simulate(s, jitter=1.0, seed=3)
+    for sends in per.values():
+        assert max_in_window(sends, 30.0) <= 30 * 30
+
+
+def test_pause_and_resume() -> None:
+    s = Scheduler(Limits(), Pacing(), ENV)
+    s.add(encoded(["a", "b", "a", "b"]))
+    s.pause({"a": 30.0})
+    assert s.paused(0.0) == 1
+    b = s.next_batch(0.0)
+    assert b is not None
+    assert b.partitions == ["b", "b"]
+    assert s.next_batch(10.0) is None
+    assert s.ready_at(0.0) == 30.0
+    assert s.paused(29.9) == 1
+    assert s.paused(30.0) == 0
+    b = s.next_batch(30.0)
+    assert b is not None
+    assert b.positions == [0, 2]
+    assert s.ready_at(30.0) is None
+
+
+def test_pause_of_unknown_partition_applies_to_later_events() -> None:
+    s = Scheduler(Limits(), Pacing(), ENV)
+    s.pause({"late": 5.0})
+    s.add(encoded(["late"]))
+    assert s.next_batch(1.0) is None
+    assert s.ready_at(1.0) == 5.0
+    assert s.next_batch(5.0) is not None
+
+
+def test_requeue_refunds_the_window() -> None:
+    s = Scheduler(Limits(), Pacing(device_eps=1.0, window_s=10.0, safety=1.0), ENV, burst_s=None)
+    s.add(encoded(["d"] * 15))
+    b = s.next_batch(0.0)
+    assert b is not None
+    assert len(b) == 10
+    assert s.next_batch(0.0) is None
+    assert s.ready_at(0.0) == 10.0
+    s.requeue(b)  # e.g. a 429 or 413: the send did not count
+    assert s.pending() == 15
+    again = s.next_batch(1.0)
+    assert again is not None
+    assert again.positions == b.positions
+    # without a refund (a 5xx: the server may have counted them) the budget stays spent
+    s.requeue(again, refund=False)
+    assert s.next_batch(2.0) is None
+    assert s.ready_at(2.0) == 11.0
+    rest, _ = simulate_from(s, 11.0)
+    assert [p for x in rest for p in x.positions] == list(range(15))
+
+
+def simulate_from(s: Scheduler, now: float) -> tuple[list[Batch], float]:
+    out: list[Batch] = []
+    while True:
+        b = s.next_batch(now)
+        if b is None:
+            t = s.ready_at(now)
+            if t is None:
+                return out, now
+            now = t
+        else:
+            out.append(b)
+
+
+def test_project_buckets_starter() -> None:
+    pacing = Pacing(project_eps=1000.0, project_rps=100.0)
+    s = Scheduler(Limits(max_events=10), pacing, ENV)
+    s.add(encoded([f"d{i % 500}" for i in range(20_000)]))
+    finish, _, requests = simulate(s)
+    assert max_in_window(requests, 1.0) <= 1000  # events in any second
+    assert max_in_window([(t, 1) for t, _ in requests], 1.0) <= 100  # requests in any second
+    assert all(n <= 10 for _, n in requests)
+    assert finish <= 20_000 / 1000 * 1.1
+
+
+# -- the upload-speed target -----------------------------------------------------
+
+
+def zipf_counts(n_devices: int, total: int, s: float) -> list[int]:
+    w = [1.0 / (i + 1) ** s for i in range(n_devices)]
+    z = sum(w)
+    return [max(1, round(total * x / z)) for x in w]
+
+
+@pytest.mark.parametrize(
+    ("label", "zipf_s", "total", "limits", "pacing"),
+    [
+        # Growth: no project cap; the busiest device sets the pace.
+        ("device-bound", 1.0, 60_000, Limits(), Pacing()),
+        # Starter: 10 events/request, 1000 events/s, 100 requests/s; both bounds close.
+        ("balanced", 0.6, 60_000, Limits(max_events=10), Pacing(project_eps=1000.0, project_rps=100.0)),
+        # A project cap far below the devices' total rate.
+        ("project-bound", 0.3, 60_000, Limits(), Pacing(project_eps=1000.0)),
+    ],
+)
+def test_zipf_upload_finishes_near_the_lower_bound(
+    label: str, zipf_s: float, total: int, limits: Limits, pacing: Pacing
+) -> None:
+    counts = zipf_counts(1000, total, zipf_s)
+    parts = [f"device-{i:04d}" for i, c in enumerate(counts) for _ in range(c)]
+    random.Random(7).shuffle(parts)  # arrival (time) order mixes devices
+    s = Scheduler(limits, pacing, ENV)
+    for start in range(0, len(parts), 5000):
+        assert s.add(encoded(parts[start : start + 5000], start)) == []
+    t0 = time.perf_counter()
+    finish, per, requests = simulate(s)
+    elapsed = time.perf_counter() - t0
+    bound = max(
+        len(parts) / pacing.project_eps if pacing.project_eps else 0.0,
+        max(counts) / pacing.device_eps,
+    )
+    assert finish <= 1.1 * bound, (label, finish, bound)
+    assert sum(n for _, n in requests) == len(parts)
+    budget = window_budget(pacing.device_eps, pacing.window_s, pacing.safety)
+    for sends in per.values():
+        assert max_in_window(sends, pacing.window_s) <= budget
+    if pacing.project_eps:
+        assert max_in_window(requests, 1.0) <= pacing.project_eps
+    if pacing.project_rps:
+        assert max_in_window([(t, 1) for t, _ in requests], 1.0) <= pacing.project_rps
+    assert elapsed < 3.0, elapsed
