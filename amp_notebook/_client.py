@@ -104,7 +104,7 @@ class Uploader:
         self.clock = clock
         self.sleep = sleep
         self.rng = rng or random.Random()
-        self.envelope = envelope_size(len(settings.api_key.reveal()), settings.options)
+        self.envelope = envelope_size(settings.api_key.reveal(), settings.options)
         self.scheduler = Scheduler(settings.limits, settings.pacing, self.envelope)
         self._retries: list[_Retry] = []
         self._seq = count()

@@ -14,19 +14,23 @@ numeric key is read as the number.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
+from pandas.api.extensions import ExtensionDtype
 from pandas.api.types import infer_dtype
 
 from ._keys import (
     ALL_ZERO_DEVICE_ID,
     INVALID_IDS,
-    MAX_GROUP_TYPES,
-    MAX_GROUP_VALUES,
     MAX_NESTING_DEPTH,
     MAX_STRING_LENGTH,
     PLAN_FIELDS,
@@ -74,6 +78,7 @@ class Reason(str, Enum):
     SESSION_ID_INVALID = "session_id_invalid"
     PLAN_INVALID = "plan_invalid"
     NOT_A_BOOLEAN = "not_a_boolean"
+    NOT_AN_OBJECT = "not_an_object"
 
     def __str__(self) -> str:
         return self.value
@@ -117,6 +122,7 @@ RULES: dict[Reason, Rule] = {
         Rule(Reason.SESSION_ID_INVALID, _E, _KEYS, "session_id is ms since the epoch, or -1"),
         Rule(Reason.PLAN_INVALID, _E, _KEYS, "plan holds only branch, source, version strings"),
         Rule(Reason.NOT_A_BOOLEAN, _E, _KEYS, "$skip_user_properties_sync is a boolean"),
+        Rule(Reason.NOT_AN_OBJECT, _E, _KEYS, "a whole properties/groups/plan value is an object"),
     )
 }
 
@@ -145,7 +151,7 @@ def plain(values: pd.Series) -> pd.Series:
         if cats.dtype.kind in "iu":
             cats = cats.astype("Int64")  # keep NA without turning ids into floats
         decoded = cats.reindex(values.cat.codes.to_numpy())  # code -1 (missing) -> NA
-        return decoded.reset_index(drop=True)
+        return cast(pd.Series, decoded.reset_index(drop=True))
     if isinstance(values.index, pd.RangeIndex) and values.index.start == 0 and values.index.step == 1:
         return values
     return values.reset_index(drop=True)
@@ -160,14 +166,19 @@ def is_text_dtype(dtype: object) -> bool:
 
 def object_kind(values: pd.Series) -> str:
     """infer_dtype of an object column (C speed), '' for other dtypes."""
-    if values.dtype != object:
+    if not is_object(values.dtype):
         return ""
     return str(infer_dtype(values, skipna=True))
 
 
 def holds_containers(values: pd.Series) -> bool:
     """True for an object column that may hold lists/dicts (or mixed scalars): walk it."""
-    return values.dtype == object and object_kind(values) not in _SCALAR_KINDS
+    return is_object(values.dtype) and object_kind(values) not in _SCALAR_KINDS
+
+
+def mask(result: pd.Series) -> np.ndarray:
+    """A boolean Series (numpy, nullable or Arrow backed) as a numpy mask, NA as False."""
+    return np.asarray(result.to_numpy(dtype=bool, na_value=False), dtype=bool)
 
 
 def missing(values: pd.Series) -> np.ndarray:
@@ -192,7 +203,7 @@ def _cell_text(v: object) -> str:
     if isinstance(v, (float, np.floating)):
         return _float_text(float(v))
     if isinstance(v, (pd.Timestamp, np.datetime64)):
-        return pd.Timestamp(v).isoformat()
+        return str(pd.Timestamp(v).isoformat())
     return str(v)
 
 
@@ -209,30 +220,65 @@ def sent_strings(values: pd.Series) -> pd.Series:
     out = np.full(len(values), np.nan, dtype=object)
     if not absent.all():
         present = ~absent
-        if dtype == object:
+        if is_object(dtype):
             out[present] = [_cell_text(v) for v in values.to_numpy()[present]]
         elif dtype.kind in "iu":
             ints = values[present].astype(np.uint64 if dtype.kind == "u" else np.int64)
             out[present] = ints.to_numpy().astype(str)
         elif dtype.kind == "f":
             floats = values.to_numpy(dtype=float, na_value=np.nan)
-            out[present] = [_float_text(x) for x in floats[present]]
+            finite = present & np.isfinite(floats)  # the encoder leaves inf out, like NaN
+            out[finite] = [_float_text(x) for x in floats[finite]]
         elif dtype.kind == "M":
             out[present] = [v.isoformat() for v in values[present]]
         else:
             out[present] = [_cell_text(v) for v in values[present]]
-    return pd.Series(out, dtype=object)
+    return cast(pd.Series, pd.Series(out, dtype=object))
 
 
-def string_cells(values: pd.Series) -> pd.Series:
-    """The str cells of a column (other cells NaN): what a property sends as a JSON string."""
+def string_cells(values: pd.Series) -> pd.Series | None:
+    """The str cells of a column (other cells NaN): what a property sends as a JSON string.
+
+    None when the column cannot hold strings (numbers, booleans, datetimes: short when sent).
+    """
     values = plain(values)
-    if is_text_dtype(values.dtype) or object_kind(values) in ("string", "empty"):
-        return values
-    if values.dtype != object:
-        return pd.Series(np.full(len(values), np.nan, dtype=object))
+    if is_text_dtype(values.dtype) or object_kind(values) == "string":
+        return fast_text(values)
+    if not is_object(values.dtype) or object_kind(values) == "empty":
+        return None
     is_str = np.fromiter((isinstance(v, str) for v in values.to_numpy()), bool, len(values))
-    return values.where(is_str)
+    return cast(pd.Series, values.where(is_str))
+
+
+@functools.lru_cache(maxsize=1)
+def _arrow_text_dtype() -> ExtensionDtype | None:
+    """A pyarrow-backed string dtype with NaN for missing (pandas 2.2 and 3), if pyarrow is there."""
+    if importlib.util.find_spec("pyarrow") is None:
+        return None
+    nan_semantics: dict[str, Any] = {"na_value": np.nan}
+    try:
+        return cast(ExtensionDtype, pd.StringDtype("pyarrow", **nan_semantics))
+    except TypeError:  # pandas 2.2 spells it "pyarrow_numpy"
+        return cast(ExtensionDtype, pd.StringDtype(cast(Any, "pyarrow_numpy")))
+
+
+def fast_text(values: pd.Series) -> pd.Series:
+    """Strings as an Arrow-backed column when pyarrow is there.
+
+    Object columns of str make every ``.str`` call a Python loop (about 0.1 s per million
+    rows each); converting once and running the checks in Arrow is several times faster.
+    """
+    dtype = _arrow_text_dtype()
+    if dtype is None:
+        # No pyarrow: pd.NA-based string dtypes become object columns (NaN semantics).
+        if isinstance(values.dtype, pd.StringDtype) and values.dtype.na_value is pd.NA:
+            return cast(pd.Series, values.astype(object).where(values.notna(), np.nan))
+        return values
+    if values.dtype == dtype:
+        return values
+    if is_object(values.dtype) or is_text_dtype(values.dtype):
+        return values.astype(dtype)
+    return values
 
 
 def lengths(strings: pd.Series) -> np.ndarray:
@@ -243,9 +289,9 @@ def lengths(strings: pd.Series) -> np.ndarray:
 # -- the checks (each returns boolean arrays over the rows of its column) -----------------
 
 
-def too_long(strings: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def too_long(strings: pd.Series, n: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Reference, "General rules": every string value is at most 1024 characters."""
-    n = lengths(strings)
+    n = lengths(strings) if n is None else n
     with np.errstate(invalid="ignore"):
         return n > MAX_STRING_LENGTH, n
 
@@ -256,8 +302,8 @@ def event_type_problems(strings: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     An empty or blank event_type counts as missing: there is no event name to record.
     """
     absent = missing(strings)
-    blank = ~absent & np.asarray(strings.fillna("x").str.strip().str.len().to_numpy() == 0)
-    reserved = np.asarray(strings.isin(list(RESERVED_EVENT_TYPES)), dtype=bool) & ~absent
+    blank = ~absent & mask(strings.fillna("x").str.strip().str.len() == 0)
+    reserved = mask(strings.isin(list(RESERVED_EVENT_TYPES))) & ~absent
     return absent | blank, reserved
 
 
@@ -274,7 +320,7 @@ class IdState:
     @property
     def usable(self) -> np.ndarray:
         """Present and kept by the server."""
-        return self.present & ~self.invalid & ~self.all_zero & ~self.short
+        return np.asarray(self.present & ~self.invalid & ~self.all_zero & ~self.short, dtype=bool)
 
     @classmethod
     def absent(cls, n: int) -> IdState:
@@ -282,17 +328,19 @@ class IdState:
         return cls(f, f, f, f, np.full(n, np.nan))
 
 
-def id_state(strings: pd.Series, *, device: bool, min_id_length: int) -> IdState:
+def id_state(
+    strings: pd.Series, *, device: bool, min_id_length: int, n: np.ndarray | None = None
+) -> IdState:
     """Reference, "Event keys" (user_id, device_id) and "General rules" (invalid ids)."""
     present = ~missing(strings)
-    n = lengths(strings)
+    n = lengths(strings) if n is None else n
     # Reference, "General rules": invalid ids, "treat them case-insensitively".
     lowered = strings.str.lower()
-    invalid = np.asarray(lowered.isin(_INVALID_ID_LIST), dtype=bool) & present
+    invalid = mask(lowered.isin(_INVALID_ID_LIST)) & present
     all_zero = np.zeros(len(strings), dtype=bool)
     if device:
         # Reference, "Event keys" -> device_id: the all-zero id (iOS LAT IDFA) gets its own reason.
-        all_zero = np.asarray(lowered == ALL_ZERO_DEVICE_ID, dtype=bool) & present
+        all_zero = mask(lowered == ALL_ZERO_DEVICE_ID) & present
         invalid &= ~all_zero
     # Reference, "Event keys": "length >= min_id_length (default 5), a shorter id is removed".
     with np.errstate(invalid="ignore"):
@@ -310,34 +358,58 @@ class Numbers:
 
     @property
     def good(self) -> np.ndarray:
-        return self.present & ~self.bad
+        return np.asarray(self.present & ~self.bad, dtype=bool)
 
     def not_integer(self) -> np.ndarray:
         """Reference, "Event keys": quantity, event_id, session_id (and time) are integers."""
         v = self.values
         with np.errstate(invalid="ignore"):
-            return self.good & (np.floor(v) != v)
+            return np.asarray(self.good & (np.floor(v) != v), dtype=bool)
 
 
-def numbers(values: pd.Series) -> Numbers:
-    """Reference, "Event keys": price, revenue, location_* are floats; JSON has no NaN/Infinity."""
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating, Decimal)) and not isinstance(
+        x, (bool, np.bool_)
+    )
+
+
+def is_bool_dtype(dtype: Any) -> bool:
+    """numpy bool, pandas "boolean" or an Arrow bool (not object columns of bools)."""
+    return bool(ptypes.is_bool_dtype(dtype)) and not ptypes.is_object_dtype(dtype)
+
+
+def is_object(dtype: Any) -> bool:
+    return bool(ptypes.is_object_dtype(dtype))
+
+
+def numbers(values: pd.Series, *, datetimes_as_ms: bool = False) -> Numbers:
+    """Reference, "Event keys": price, revenue, location_* are floats; quantity, event_id,
+    session_id integers; "General rules": JSON has no NaN or Infinity.
+
+    As the encoder sends them: only real numbers count. Text (even "9.99"), booleans and
+    infinities are left out of the event, so they are reported. A datetime column is ms
+    since the epoch for the integer keys (``datetimes_as_ms``: session_id).
+    """
     values = plain(values)
+    n = len(values)
     present = ~missing(values)
     dtype = values.dtype
-    if dtype == bool or str(dtype).lower().startswith("bool"):
-        # A JSON true is not a number, even though Python counts True as 1.
-        return Numbers(np.full(len(values), np.nan), present, present.copy())
-    if dtype.kind in "iuf":
+    v = np.full(n, np.nan)
+    if is_bool_dtype(dtype):
+        pass  # a JSON true is not a number, even though Python counts True as 1
+    elif dtype.kind in "iuf":
         v = values.to_numpy(dtype=float, na_value=np.nan)
-    elif dtype == object or is_text_dtype(dtype):
-        v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        if dtype == object and object_kind(values) not in _NUMERIC_KINDS | {"string"}:
-            is_bool = np.fromiter(
-                (isinstance(x, (bool, np.bool_)) for x in values.to_numpy()), bool, len(values)
-            )
-            v[is_bool] = np.nan
-    else:  # datetimes, timedeltas, periods...: not a number the encoder would send
-        v = np.full(len(values), np.nan)
+    elif dtype.kind == "M" and datetimes_as_ms:
+        from ._encoding import time_to_ms
+
+        v = time_to_ms(values)[0].to_numpy(dtype=float, na_value=np.nan)
+    elif is_object(dtype):
+        if object_kind(values) in _NUMERIC_KINDS:
+            v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        else:
+            cells = values.to_numpy()
+            ok = np.fromiter((_is_number(x) for x in cells), bool, n)
+            v[ok] = [float(x) for x in cells[ok]]
     with np.errstate(invalid="ignore"):
         bad = present & ~np.isfinite(v)
     v = np.where(bad, np.nan, v)
@@ -345,38 +417,44 @@ def numbers(values: pd.Series) -> Numbers:
 
 
 def booleans_bad(values: pd.Series) -> np.ndarray:
-    """Reference, "Event keys" -> $skip_user_properties_sync: a boolean (not 0/1, not "true")."""
+    """Reference, "Event keys" -> $skip_user_properties_sync: a boolean.
+
+    The encoder also sends the numbers 0 and 1 as false/true; anything else is left out.
+    """
     values = plain(values)
     present = ~missing(values)
     dtype = values.dtype
-    if dtype == bool or str(dtype).lower().startswith("bool"):
+    if is_bool_dtype(dtype):
         return np.zeros(len(values), dtype=bool)
-    if dtype != object:
+    if dtype.kind in "iuf":
+        v = values.to_numpy(dtype=float, na_value=np.nan)
+        return np.asarray(present & (v != 0) & (v != 1), dtype=bool)
+    if not is_object(dtype):
         return present
-    if object_kind(values) == "boolean":
-        return np.zeros(len(values), dtype=bool)
-    is_bool = np.fromiter(
-        (isinstance(x, (bool, np.bool_)) for x in values.to_numpy()), bool, len(values)
+    ok = np.fromiter(
+        (isinstance(x, (bool, np.bool_)) or (_is_number(x) and x in (0, 1)) for x in values.to_numpy()),
+        bool,
+        len(values),
     )
-    return present & ~is_bool
+    return np.asarray(present & ~ok, dtype=bool)
 
 
 def session_id_bad(num: Numbers) -> np.ndarray:
     """Reference, "Event keys" -> session_id: ms since the epoch, or -1 for "no session"."""
     with np.errstate(invalid="ignore"):
-        return num.good & (num.values < 0) & (num.values != -1)
+        return np.asarray(num.good & (num.values < 0) & (num.values != -1), dtype=bool)
 
 
 def lat_bad(num: Numbers) -> np.ndarray:
     """Latitude is in [-90, 90] (degrees; the reference types location_lat as a float)."""
     with np.errstate(invalid="ignore"):
-        return num.good & (np.abs(num.values) > 90)
+        return np.asarray(num.good & (np.abs(num.values) > 90), dtype=bool)
 
 
 def lng_bad(num: Numbers) -> np.ndarray:
     """Longitude is in [-180, 180]."""
     with np.errstate(invalid="ignore"):
-        return num.good & (np.abs(num.values) > 180)
+        return np.asarray(num.good & (np.abs(num.values) > 180), dtype=bool)
 
 
 def time_flags(ms: np.ndarray, now_ms: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -395,54 +473,108 @@ def time_flags(ms: np.ndarray, now_ms: int | None) -> tuple[np.ndarray, np.ndarr
 # -- nested values (properties, groups) ----------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class Walk:
     """What one nested value holds: its depth and its strings over 1024 characters."""
 
     depth: int  # 0 for a scalar, 1 for a flat list/dict, ...
-    long_strings: list[tuple[str, str]]  # (path inside the value, the string)
+    long_strings: tuple[tuple[str, str], ...]  # (path inside the value, the string)
     items: int  # list length (groups: values in a list), 1 for a scalar
 
 
-def walk(value: object, *, max_depth: int = MAX_NESTING_DEPTH) -> Walk:
-    """Walk a nested value without recursion; stops descending past ``max_depth`` + 1.
+def _children(obj: object) -> Iterable[object] | None:
+    """The values inside a container (dict values, list items), None for a scalar."""
+    if isinstance(obj, dict):
+        return obj.values()
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return obj
+    if isinstance(obj, np.ndarray):
+        return cast(Iterable[object], obj.tolist())
+    return None
 
-    Reference, "Event keys" -> event_properties: "nesting depth at most 40";
-    "General rules": every string value (list items and dict values included) <= 1024.
-    """
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    items = len(value) if isinstance(value, (list, tuple, set, frozenset)) else 1
-    depth = 0
-    long_strings: list[tuple[str, str]] = []
+
+def _long(x: object) -> bool:
+    return isinstance(x, (str, bytes)) and len(x) > MAX_STRING_LENGTH
+
+
+def _scan(value: object, max_depth: int) -> tuple[int, bool]:
+    """(depth, any string too long): the per-cell fast pass, no paths built."""
+    depth, has_long = 0, False
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        obj, level = stack.pop()
+        depth = max(depth, level)
+        if level > max_depth + 1:  # already too deep (and maybe a cycle): stop here
+            continue
+        for x in _children(obj) or ():
+            tx = type(x)
+            if tx is str or tx is bytes:
+                has_long = has_long or len(x) > MAX_STRING_LENGTH  # type: ignore[arg-type]
+            elif tx is int or tx is float or tx is bool or x is None:
+                continue
+            elif _children(x) is not None:
+                stack.append((x, level + 1))
+            elif _long(x):
+                has_long = True
+    return depth, has_long
+
+
+def _long_strings(value: object, max_depth: int) -> tuple[tuple[str, str], ...]:
+    """The too-long strings inside ``value`` with their paths (slow pass, rare)."""
+    found: list[tuple[str, str]] = []
     stack: list[tuple[object, int, str]] = [(value, 0, "")]
     while stack:
         obj, level, path = stack.pop()
-        if isinstance(obj, str):
-            if len(obj) > MAX_STRING_LENGTH:
-                long_strings.append((path, obj))
+        if _long(obj):
+            text = obj if isinstance(obj, str) else cast(bytes, obj).decode("utf-8", "replace")
+            found.append((path, text))
             continue
         if isinstance(obj, np.ndarray):
             obj = obj.tolist()
         if isinstance(obj, dict):
-            children: Iterable[tuple[str, object]] = ((f"{path}[{k!r}]", v) for k, v in obj.items())
+            children = [(f"{path}[{k!r}]", v) for k, v in obj.items()]
         elif isinstance(obj, (list, tuple, set, frozenset)):
-            children = ((f"{path}[{i}]", v) for i, v in enumerate(obj))
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
         else:
             continue
-        level += 1
-        depth = max(depth, level)
-        if level > max_depth + 1:  # already too deep (and maybe a cycle): stop here
-            continue
-        stack.extend((v, level, p) for p, v in reversed(list(children)))
-    return Walk(depth, long_strings, items)
+        if level + 1 <= max_depth + 1:
+            stack.extend((v, level + 1, p) for p, v in reversed(children))
+    return tuple(found)
+
+
+_SCALAR_WALK = Walk(0, (), 1)
+
+
+@functools.lru_cache(maxsize=256)
+def _flat_walk(items: int) -> Walk:
+    return Walk(1, (), items)
+
+
+def walk(value: object, *, max_depth: int = MAX_NESTING_DEPTH) -> Walk:
+    """Depth, too-long strings and item count of one nested value (no recursion).
+
+    Reference, "Event keys" -> event_properties: "nesting depth at most 40";
+    "General rules": every string value (list items and dict values included) <= 1024.
+    Lists count as levels like dicts; dict keys are names, not values.
+    """
+    t = type(value)
+    if t is list or t is tuple:  # fast path: a flat list of short strings/numbers
+        for x in value:  # type: ignore[attr-defined]
+            tx = type(x)
+            if tx is str:
+                if len(x) > MAX_STRING_LENGTH:
+                    break
+            elif not (tx is int or tx is float or tx is bool or x is None):
+                break
+        else:
+            return _flat_walk(len(value))  # type: ignore[arg-type]
+    if _children(value) is None:
+        return Walk(0, ((("", value if isinstance(value, str) else str(value)),)), 1) if _long(value) else _SCALAR_WALK
+    items = len(value) if isinstance(value, (list, tuple, set, frozenset, np.ndarray)) else 1
+    depth, has_long = _scan(value, max_depth)
+    return Walk(depth, _long_strings(value, max_depth) if has_long else (), items)
 
 
 def plan_name_ok(name: str | None) -> bool:
     """Reference, "Event keys" -> plan: only branch, source, version."""
     return name in PLAN_FIELDS
-
-
-def group_limits() -> tuple[int, int]:
-    """Reference, "Event keys" -> groups: 5 group types, 10 values in all, per event."""
-    return MAX_GROUP_TYPES, MAX_GROUP_VALUES

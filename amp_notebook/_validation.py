@@ -1,0 +1,760 @@
+"""Run Amplitude's rules (``_rules``) over a frame: one failures row per problem.
+
+Column-wise throughout: each mapped field is checked as one column (a constant as a
+one-row column, its verdict broadcast to every row), then the rules that need several
+keys (an id somewhere, revenue, group counts) combine per-row boolean arrays.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import pandas as pd
+
+from . import _rules as R
+from ._exceptions import ConfigurationError
+from ._keys import (
+    EVENT_KEYS,
+    MAX_GROUP_TYPES,
+    MAX_GROUP_VALUES,
+    MAX_NESTING_DEPTH,
+    MAX_STRING_LENGTH,
+    PLAN_FIELDS,
+)
+from ._mapping import Const, Field, ResolvedMapping
+from ._report import FAILURE_COLUMNS, ValidationReport
+from ._rules import Reason, Severity
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable, Sequence
+
+__all__ = ["ValidateOptions", "validate_frame"]
+
+_ERR, _WARN = Severity.ERROR.value, Severity.WARNING.value
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    """How to judge the frame.
+
+    ``min_id_length``: the request's ``options.min_id_length`` (reference, "Request body").
+    ``tz`` / ``time_unit``: how the encoder reads times. ``now_ms``: the clock, injected
+    (None skips the "time in the future" warning).
+    """
+
+    min_id_length: int = 5
+    tz: str = "UTC"
+    time_unit: str | None = None
+    now_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        # A bad option is a configuration error, raised before any row is looked at.
+        if isinstance(self.min_id_length, bool) or not isinstance(self.min_id_length, int) or self.min_id_length < 1:
+            raise ConfigurationError(f"min_id_length must be a positive integer, not {self.min_id_length!r}")
+        if self.time_unit not in (None, "ms", "s", "us", "ns"):
+            raise ConfigurationError(
+                f"time_unit must be 's', 'ms', 'us', 'ns' or None, not {self.time_unit!r}"
+            )
+
+
+@dataclass
+class _Source:
+    """One field's values: the column (RangeIndex) or a one-row Series for a constant."""
+
+    field: Field
+    values: pd.Series
+    column: Hashable | None  # the frame's column label; None for a constant
+
+    @property
+    def const(self) -> bool:
+        return self.column is None
+
+
+def _source(df: pd.DataFrame, field: Field) -> _Source:
+    if isinstance(field.source, Const):
+        cell = np.empty(1, dtype=object)
+        cell[0] = field.source.value  # lists/dicts stay one cell
+        return _Source(field, pd.Series(cell).infer_objects(), None)
+    loc = df.columns.get_loc(field.source)
+    if not isinstance(loc, int):  # duplicated label: the encoder reads the first one
+        loc = int(np.flatnonzero(np.asarray(pd.Series(df.columns) == field.source))[0])
+    return _Source(field, R.plain(df.iloc[:, loc]), field.source)
+
+
+class _Collector:
+    """Accumulates failures as arrays (one block per check) and builds the table once."""
+
+    def __init__(self, df: pd.DataFrame, rm: ResolvedMapping) -> None:
+        self.n = len(df)
+        self.blocks: list[tuple[np.ndarray, Hashable | None, str, object, str, object, object]] = []
+        # Within a row, failures follow the mapping's field order (unmapped keys first).
+        self.field_order = {field: i for i, field in enumerate(rm.fields)}
+        self.orders: list[int] = []
+
+    def add(
+        self,
+        src: _Source | None,
+        mask: np.ndarray,
+        reason: Reason,
+        message: str | Sequence[str],
+        *,
+        severity: Severity | np.ndarray = Severity.ERROR,
+        values: Sequence[object] | np.ndarray | None = None,
+        key: str | None = None,
+    ) -> None:
+        """Record a problem where ``mask`` is True.
+
+        ``mask`` covers the rows (length n) or, for a constant, its one cell (length 1:
+        broadcast to every row). ``message``/``severity``/``values`` are one per hit
+        (aligned with ``np.flatnonzero(mask)``) or scalars.
+        """
+        where = np.flatnonzero(mask)
+        if not where.size:
+            return
+        positions = where
+        if src is not None and src.const and len(mask) == 1 and self.n != 1:
+            positions = np.arange(self.n)
+        if values is None:
+            if src is None:
+                values = np.full(where.size, None, dtype=object)
+            elif src.const:
+                values = _fill(src.values.iloc[0], where.size)
+            else:
+                values = src.values.take(where).to_numpy(dtype=object)
+        sev: object = severity.value if isinstance(severity, Severity) else severity
+        self.orders.append(-1 if src is None else self.field_order.get(src.field, -1))
+        self.blocks.append(
+            (
+                positions.astype(np.int64),
+                None if src is None else src.column,
+                key if key is not None else ("" if src is None else src.field.path),
+                sev,
+                reason.value,
+                message,
+                values,
+            )
+        )
+
+    def frame(self, index: pd.Index) -> pd.DataFrame:
+        if not self.blocks:
+            return empty_failures()
+        positions = np.concatenate([b[0] for b in self.blocks])
+
+        def cat(i: int) -> np.ndarray:
+            parts = []
+            for block in self.blocks:
+                k = block[0].size
+                item = block[i]
+                if isinstance(item, (np.ndarray, list)):
+                    if len(item) == k:
+                        arr = np.empty(k, dtype=object)
+                        arr[:] = item
+                        parts.append(arr)
+                    else:  # a constant's one answer, broadcast to every row
+                        parts.append(_fill(item[0], k))
+                else:
+                    parts.append(_fill(item, k))
+            return np.concatenate(parts)
+
+        field_rank = np.concatenate(
+            [np.full(b[0].size, rank, dtype=np.int64) for b, rank in zip(self.blocks, self.orders, strict=True)]
+        )
+        order = np.lexsort((field_rank, positions))  # stable: ties keep the rule order
+        positions = positions[order]
+        rows = index.take(positions)
+        if isinstance(rows, pd.MultiIndex):
+            rows = rows.to_flat_index()
+        index_out = pd.Index(positions, name="position")
+        data = {
+            "row": rows.to_series(index=pd.RangeIndex(len(rows))),
+            "column": pd.Series(cat(1)[order], dtype=object),
+            "key": cat(2)[order],
+            "severity": cat(3)[order],
+            "reason": cat(4)[order],
+            "message": cat(5)[order],
+            "value": pd.Series(_shorten_values(cat(6)[order]), dtype=object),
+        }
+        out = pd.DataFrame(data)  # RangeIndex first: object columns stay object
+        out.index = index_out
+        for name in ("key", "severity", "reason", "message"):
+            out[name] = out[name].astype(str)
+        return cast(pd.DataFrame, out)
+
+
+def _fill(value: object, k: int) -> np.ndarray:
+    arr = np.empty(k, dtype=object)
+    arr.fill(value)  # tuples/lists stay whole objects (np.full would unpack them)
+    return arr
+
+
+def empty_failures() -> pd.DataFrame:
+    cols: dict[str, pd.Series] = {c: pd.Series([], dtype=object) for c in FAILURE_COLUMNS}
+    for name in ("key", "severity", "reason", "message"):
+        cols[name] = cols[name].astype(str)
+    return cast(pd.DataFrame, pd.DataFrame(cols, index=pd.Index([], dtype=np.int64, name="position")))
+
+
+def _short_repr(value: object, limit: int = 80) -> object:
+    """Long strings and containers become a truncated repr: the table stays readable."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        return f"{value[: limit // 2]!r}… ({len(value):,} characters)"
+    if isinstance(value, (list, tuple, dict, set, np.ndarray)):
+        text = repr(value)
+        return value if len(text) <= limit else text[: limit - 1] + "…"
+    return value
+
+
+def _shorten_values(values: np.ndarray) -> np.ndarray:
+    out: np.ndarray = values.copy()
+    for i, v in enumerate(values):
+        if isinstance(v, (str, list, tuple, dict, set, np.ndarray)):
+            out[i] = _short_repr(v)
+    return out
+
+
+def _per_value(details: np.ndarray, fmt: Callable[[Any], str]) -> list[str]:
+    """One message per hit, formatted once per distinct detail (cheap on big failures)."""
+    cache: dict[object, str] = {}
+    out = []
+    for d in details.tolist():
+        if d not in cache:
+            cache[d] = fmt(d)
+        out.append(cache[d])
+    return out
+
+
+def _fmt(template: str, **names: object) -> Callable[[Any], str]:
+    """A message formatter for _per_value: ``{k}`` is the per-hit detail (an int)."""
+    return lambda k: template.format(k=int(k), **names)
+
+
+# -- the rules, per field ----------------------------------------------------------------
+
+
+class _Validator:
+    def __init__(self, df: pd.DataFrame, rm: ResolvedMapping, options: ValidateOptions) -> None:
+        self.df, self.rm, self.options = df, rm, options
+        self.n = len(df)
+        self.out = _Collector(df, rm)
+        self.ids: dict[str, tuple[_Source, R.IdState]] = {}
+        self.nums: dict[str, tuple[_Source, R.Numbers]] = {}
+        self.present: dict[str, tuple[_Source, np.ndarray]] = {}
+
+    def sent(self, src: _Source) -> pd.Series:
+        """The values exactly as the encoder sends them (object Series, None = left out).
+
+        Only used where a vectorised reading cannot be exact: object columns with mixed
+        values or containers, and unusual dtypes. It walks the cells.
+        """
+        from ._encoding import EncodeOptions, field_values
+
+        opts = EncodeOptions(tz=self.options.tz, time_unit=self.options.time_unit)  # type: ignore[arg-type]
+        frame = self.df.iloc[:1] if src.const else self.df
+        out = np.empty(len(src.values), dtype=object)
+        out[:] = field_values(frame, src.field, opts)
+        return cast(pd.Series, pd.Series(out, dtype=object))
+
+    def strings(self, src: _Source) -> pd.Series:
+        """A string key's values as sent (NaN/None where left out); vectorised when possible."""
+        v = src.values
+        if R.is_text_dtype(v.dtype) or R.object_kind(v) in ("string", "empty"):
+            return R.fast_text(v)
+        if v.dtype.kind in "iuf" and not R.is_bool_dtype(v.dtype):
+            return R.sent_strings(v)
+        return self.sent(src)
+
+    def full(self, src: _Source, mask: np.ndarray) -> np.ndarray:
+        """A per-cell array over every row (a constant's single answer broadcast)."""
+        return np.broadcast_to(mask, (self.n,)) if src.const else mask
+
+    def run(self) -> pd.DataFrame:
+        for field in self.rm.fields:
+            src = _source(self.df, field)
+            if field.key in ("event_properties", "user_properties"):
+                self.properties(src)
+            elif field.key == "groups":
+                continue  # per event, over all group fields: below
+            elif field.key == "plan":
+                self.plan(src)
+            elif field.key == "time":
+                self.time(src)
+            else:
+                self.top_level(src)
+        self.event_type_mapped()
+        self.id_rules()
+        self.revenue_rules()
+        self.groups([_source(self.df, f) for f in self.rm.fields if f.key == "groups"])
+        return self.out.frame(self.df.index)
+
+    # -- strings ---------------------------------------------------------------------
+    def string_length(self, src: _Source, strings: pd.Series | None, n: np.ndarray | None = None) -> None:
+        """Reference, "General rules": every string value is at most 1024 characters."""
+        if strings is None:
+            return
+        long, n = R.too_long(strings, n)
+        path = src.field.path
+        self.out.add(
+            src,
+            long,
+            Reason.STRING_TOO_LONG,
+            _per_value(
+                n[long],
+                lambda k: f"{path} is {int(k):,} characters long; Amplitude allows at most "
+                f"{MAX_STRING_LENGTH:,} per string value: shorten it",
+            ),
+        )
+
+    def top_level(self, src: _Source) -> None:
+        key = src.field.key
+        kind = EVENT_KEYS.get(key, "string")
+        if key in ("user_id", "device_id"):
+            strings = self.strings(src)
+            n = R.lengths(strings)
+            state = R.id_state(
+                strings, device=key == "device_id", min_id_length=self.options.min_id_length, n=n
+            )
+            self.ids[key] = (src, state)
+            self.string_length(src, strings, n)
+        elif key == "event_type":
+            self.event_type(src)
+        elif kind in ("integer", "float"):
+            self.numeric(src, integer=kind == "integer")
+        elif kind == "boolean":
+            bad = R.booleans_bad(src.values)
+            self.out.add(
+                src, bad, Reason.NOT_A_BOOLEAN,
+                f"{key} must be a boolean (True or False), not another type: convert the column "
+                "with .astype(bool) after fixing or clearing other values",
+            )
+        elif kind in ("object", "groups", "plan"):  # pragma: no cover - routed elsewhere
+            return
+        else:
+            strings = self.strings(src)
+            self.present[key] = (src, self.full(src, ~R.missing(strings)))
+            self.string_length(src, strings)
+
+    def event_type(self, src: _Source) -> None:
+        """Reference, "Event keys" -> event_type: required; reserved names are refused."""
+        strings = self.strings(src)
+        absent, reserved = R.event_type_problems(strings)
+        self.out.add(
+            src, absent, Reason.EVENT_TYPE_MISSING,
+            "event_type is missing or blank: every event needs one; fill the cell, or map "
+            "event_type=const('Name') for a single event name",
+        )
+        self.out.add(
+            src, reserved, Reason.EVENT_TYPE_RESERVED,
+            _per_value(
+                strings.to_numpy(dtype=object)[reserved],
+                lambda v: f"event_type {v!r} is reserved by Amplitude and refused: rename the event",
+            ),
+        )
+        self.string_length(src, strings)
+
+    def event_type_mapped(self) -> None:
+        if self.rm.get("event_type") is None:
+            self.out.add(
+                None, np.ones(self.n, dtype=bool), Reason.EVENT_TYPE_MISSING,
+                "no event_type is mapped: every event needs one; map a column "
+                "(mapping={'event_type': 'col'}) or a constant (event_type=const('Name'))",
+                key="event_type",
+            )
+
+    # -- numbers ---------------------------------------------------------------------
+    def numeric(self, src: _Source, *, integer: bool) -> None:
+        """Reference, "Event keys": numeric keys take numbers (JSON has no NaN/Infinity)."""
+        key = src.field.key
+        num = R.numbers(src.values, datetimes_as_ms=integer)
+        self.nums[key] = (src, num)
+        kind = "an integer" if integer else "a number"
+        self.out.add(
+            src, num.bad, Reason.NOT_A_NUMBER,
+            f"{key} must be {kind}; this value is not a finite number (text, a boolean, inf, "
+            "...) and would be left out of the event: convert the column with pd.to_numeric, "
+            "or clear the value",
+        )
+        if integer:
+            self.out.add(
+                src, num.not_integer(), Reason.NOT_AN_INTEGER,
+                f"{key} must be a whole number (Amplitude types it integer); round or fix it",
+            )
+        if key == "session_id":
+            self.out.add(
+                src, R.session_id_bad(num), Reason.SESSION_ID_INVALID,
+                "session_id is negative: use the session start in ms since the epoch, "
+                "or -1 for 'no session'",
+            )
+        elif key == "location_lat":
+            self.out.add(
+                src, R.lat_bad(num), Reason.LAT_OUT_OF_RANGE,
+                "location_lat is outside [-90, 90] degrees: check it is a latitude "
+                "(not swapped with location_lng) in degrees",
+            )
+        elif key == "location_lng":
+            self.out.add(
+                src, R.lng_bad(num), Reason.LNG_OUT_OF_RANGE,
+                "location_lng is outside [-180, 180] degrees: check it is a longitude in degrees",
+            )
+
+    # -- time ------------------------------------------------------------------------
+    def time(self, src: _Source) -> None:
+        """Reference, "Event keys" -> time: an integer, ms since the Unix epoch."""
+        from ._encoding import time_to_ms  # written concurrently by the encoder's author
+
+        with warnings.catch_warnings():
+            # The encoder warns about a seconds-looking column; here the report says it per row.
+            warnings.simplefilter("ignore", UserWarning)
+            ms_series, bad = time_to_ms(src.values, tz=self.options.tz, time_unit=self.options.time_unit)
+        ms = np.asarray(ms_series.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+        bad = np.asarray(bad, dtype=bool)
+        self.out.add(
+            src, bad, Reason.TIME_INVALID,
+            "time cannot be read as a point in time: Amplitude needs ms since the epoch; fix "
+            "the value, or parse the column with pd.to_datetime",
+        )
+        early, late = R.time_flags(ms, self.options.now_ms)
+        numeric = src.values.dtype.kind in "iuf" and not R.is_bool_dtype(src.values.dtype)
+        if numeric and self.options.time_unit in (None, "ms"):
+            hint_early = "probably seconds read as milliseconds: pass time_unit='s'"
+        else:
+            hint_early = "check the value (a typo, or the wrong time_unit?)"
+        self.out.add(
+            src, early & ~bad, Reason.TIME_SUSPICIOUS,
+            _per_value(
+                ms[early & ~bad],
+                lambda v: f"time is {_iso(v)}, before 2000-01-01: {hint_early}",
+            ),
+            severity=Severity.WARNING,
+        )
+        self.out.add(
+            src, late & ~bad, Reason.TIME_SUSPICIOUS,
+            _per_value(
+                ms[late & ~bad],
+                lambda v: f"time is {_iso(v)}, more than a day after now: microseconds or "
+                "nanoseconds read as milliseconds (pass time_unit='us' or 'ns'), or a wrong clock",
+            ),
+            severity=Severity.WARNING,
+        )
+
+    # -- nested values -----------------------------------------------------------------
+    def nested_walk(self, src: _Source, *, base_depth: int) -> list[R.Walk | None]:
+        """Per cell, for object columns holding lists/dicts: depth and too-long strings.
+
+        Walks the cells as they are, not the encoder's cleaned copy (several times
+        faster on a million lists): cleaning only turns dates/decimals/bytes into short
+        values, sets/tuples/arrays into lists, and drops empty dicts, none of which makes
+        a value deeper or a string longer.
+        """
+        limit = MAX_NESTING_DEPTH - base_depth
+        cells = src.values.to_numpy(dtype=object)
+        absent = R.missing(src.values)
+        return [None if a else R.walk(v, max_depth=limit) for v, a in zip(cells.tolist(), absent.tolist(), strict=True)]
+
+    def report_walks(self, src: _Source, walks: list[R.Walk | None], *, base_depth: int) -> None:
+        path = src.field.path
+        too_deep = np.array([w is not None and w.depth + base_depth > MAX_NESTING_DEPTH for w in walks])
+        depths = np.array([0 if w is None else w.depth + base_depth for w in walks])
+        self.out.add(
+            src, too_deep, Reason.NESTING_TOO_DEEP,
+            _per_value(
+                depths[too_deep],
+                lambda d: f"{src.field.key} would nest {'more than ' if d > MAX_NESTING_DEPTH + 1 else ''}"
+                f"{min(int(d), MAX_NESTING_DEPTH + 1)} levels deep through {path}; Amplitude allows "
+                f"at most {MAX_NESTING_DEPTH}: flatten the value",
+            ),
+        )
+        long = np.array([w is not None and bool(w.long_strings) for w in walks])
+        if long.any():
+            msgs, vals = [], []
+            for w in (w for w in walks if w is not None and w.long_strings):
+                inner, s = w.long_strings[0]
+                more = len(w.long_strings) - 1
+                msgs.append(
+                    f"{path}{inner} is {len(s):,} characters long; Amplitude allows at most "
+                    f"{MAX_STRING_LENGTH:,} per string value: shorten it"
+                    + (f" ({more} more too-long strings in this value)" if more else "")
+                )
+                vals.append(s)
+            self.out.add(src, long, Reason.STRING_TOO_LONG, msgs, values=vals)
+
+    def properties(self, src: _Source) -> None:
+        """Reference, "Event keys" -> event_properties / user_properties: any JSON value,
+        nesting depth at most 40 (the properties object itself is level 1); "General
+        rules": strings at most 1024 characters, list items and dict values included."""
+        if src.field.name is None:  # a column of whole dicts: each cell is the object
+            self.not_objects(src)
+            self.report_walks(src, self.nested_walk(src, base_depth=0), base_depth=0)
+        elif R.holds_containers(src.values):
+            self.report_walks(src, self.nested_walk(src, base_depth=1), base_depth=1)
+        else:
+            self.string_length(src, R.string_cells(src.values))
+
+    def not_objects(self, src: _Source) -> None:
+        """A column mapped as a whole object (event_properties=..., groups=..., plan=...)
+        must hold dicts: the encoder leaves anything else out of the event."""
+        cells = src.values.to_numpy(dtype=object)
+        present = ~R.missing(src.values)
+        bad = present & np.fromiter((not isinstance(v, dict) for v in cells), bool, len(cells))
+        key = src.field.key
+        self.out.add(
+            src, bad, Reason.NOT_AN_OBJECT,
+            f"{key} is mapped to this whole column, so each cell must be a dict; this one is "
+            "not and would be left out (a JSON string? parse it with json.loads first)",
+        )
+
+    def plan(self, src: _Source) -> None:
+        """Reference, "Event keys" -> plan: only branch, source, version (strings)."""
+        name = src.field.name
+        if name is None:
+            self.plan_objects(src)
+            return
+        present = ~R.missing(src.values)
+        if not R.plan_name_ok(name):
+            self.out.add(
+                src, present, Reason.PLAN_INVALID,
+                f"plan has no field {name!r}: Amplitude's tracking plan takes only branch, "
+                "source and version; map this column somewhere else",
+            )
+            return
+        # Values are sent as strings (str() of whatever the cell holds): only the length matters.
+        self.string_length(src, self.strings(src))
+
+    def plan_objects(self, src: _Source) -> None:
+        """A column of whole plan dicts: only branch, source and version."""
+        self.not_objects(src)
+        cells = src.values.to_numpy(dtype=object)
+        extra = [
+            sorted(str(k) for k in v if k not in PLAN_FIELDS) if isinstance(v, dict) else []
+            for v in cells
+        ]
+        self.out.add(
+            src,
+            np.array([bool(e) for e in extra], dtype=bool),
+            Reason.PLAN_INVALID,
+            [
+                f"plan has the field(s) {', '.join(e)}: Amplitude's tracking plan takes only "
+                "branch, source and version"
+                for e in extra
+                if e
+            ],
+        )
+        self.report_walks(src, self.nested_walk(src, base_depth=0), base_depth=0)
+
+    def groups(self, sources: list[_Source]) -> None:
+        """Reference, "Event keys" -> groups: group type -> value or list of values; at most
+        5 group types and 10 values in all per event, "the rest is silently not tracked":
+        a WARNING on the cell that goes over. A whole-groups column counts first (the
+        encoder starts from it and adds the named groups)."""
+        if not sources:
+            return
+        sources = sorted(sources, key=lambda s: s.field.name is not None)
+        g = len(sources)
+        types = np.zeros((self.n, g), dtype=np.int64)
+        counts = np.zeros((self.n, g), dtype=np.int64)
+        for j, src in enumerate(sources):
+            if src.field.name is None:
+                self.not_objects(src)
+            if src.field.name is None or R.holds_containers(src.values):
+                sent = self.sent(src).tolist()
+                walks = [None if v is None else R.walk(v) for v in sent]
+                self.report_walks(src, walks, base_depth=1)
+                if src.field.name is None:  # {type: value or [values]}
+                    t = [len(v) if isinstance(v, dict) else 0 for v in sent]
+                    c = [
+                        sum(len(x) if isinstance(x, list) else 1 for x in v.values())
+                        if isinstance(v, dict) else 0
+                        for v in sent
+                    ]
+                else:  # value or [values]; an empty list is left out
+                    c = [0 if v is None else len(v) if isinstance(v, list) else 1 for v in sent]
+                    t = [1 if k else 0 for k in c]
+                here_t, here_c = np.array(t, dtype=np.int64), np.array(c, dtype=np.int64)
+            else:
+                self.string_length(src, R.string_cells(src.values))
+                here_t = (~R.missing(src.values)).astype(np.int64)
+                here_c = here_t
+            types[:, j] = self.full(src, here_t)
+            counts[:, j] = self.full(src, here_c)
+        types_seen = np.cumsum(types, axis=1)
+        values_seen = np.cumsum(counts, axis=1)
+        for j, src in enumerate(sources):
+            name = src.field.path
+            over_types = (types[:, j] > 0) & (types_seen[:, j] > MAX_GROUP_TYPES)
+            over_values = (counts[:, j] > 0) & ~over_types & (values_seen[:, j] > MAX_GROUP_VALUES)
+            self.out.add(
+                src, over_types, Reason.GROUPS_TOO_MANY,
+                _per_value(
+                    types_seen[over_types, j],
+                    _fmt(
+                        "{name} brings this event to {k:,} group types; Amplitude tracks at most "
+                        f"{MAX_GROUP_TYPES} group types per event and silently drops the rest: "
+                        "drop or merge group columns",
+                        name=name,
+                    ),
+                ),
+                severity=Severity.WARNING,
+                values=self.values_at(src, over_types),
+            )
+            self.out.add(
+                src, over_values, Reason.GROUPS_TOO_MANY,
+                _per_value(
+                    values_seen[over_values, j],
+                    _fmt(
+                        "{name} brings this event to {k:,} group values; Amplitude tracks at "
+                        f"most {MAX_GROUP_VALUES} per event and silently drops the rest: send "
+                        "fewer values",
+                        name=name,
+                    ),
+                ),
+                severity=Severity.WARNING,
+                values=self.values_at(src, over_values),
+            )
+
+    def values_at(self, src: _Source, mask: np.ndarray) -> np.ndarray:
+        """The cell values at the hits of a per-row mask (a constant: its value)."""
+        where = np.flatnonzero(mask)
+        if src.const:
+            return _fill(src.values.iloc[0], where.size)
+        return np.asarray(src.values.take(where).to_numpy(dtype=object), dtype=object)
+
+    # -- rules across keys -----------------------------------------------------------------
+    def id_rules(self) -> None:
+        """Reference, "Event keys": user_id or device_id; short ids are removed by the server;
+        "General rules": invalid ids are a 400; device_id all zeros is dropped with an error."""
+        n, m = self.n, self.options.min_id_length
+        states: dict[str, R.IdState] = {}
+        for key in ("user_id", "device_id"):
+            if key in self.ids:
+                src, st = self.ids[key]
+                states[key] = R.IdState(*(self.full(src, a) for a in (st.present, st.invalid, st.all_zero, st.short, st.length)))
+            else:
+                states[key] = R.IdState.absent(n)
+        us, ds = states["user_id"], states["device_id"]
+
+        neither = ~us.present & ~ds.present
+        first = self.ids.get("user_id") or self.ids.get("device_id")
+        self.out.add(
+            first[0] if first else None, neither, Reason.ID_MISSING,
+            "neither user_id nor device_id is set: every event needs at least one; fill one, "
+            "or drop the row" if first else
+            "no user_id or device_id column is mapped: every event needs at least one; map one "
+            "(mapping={'user_id': 'col'})",
+            key=first[0].field.path if first else "user_id",
+        )
+        for key, other_key in (("user_id", "device_id"), ("device_id", "user_id")):
+            if key not in self.ids:
+                continue
+            src, st = self.ids[key][0], states[key]
+            other = states[other_key]
+            self.out.add(
+                src, st.invalid, Reason.ID_INVALID,
+                f"{key} is on Amplitude's list of invalid ids (null, none, unknown, 0, -1, ... "
+                "compared case-insensitively) and the request is refused: use a real id or "
+                "clear the cell",
+            )
+            self.out.add(
+                src, st.all_zero, Reason.DEVICE_ID_ALL_ZERO,
+                "device_id is all zeros (e.g. an iOS Limit Ad Tracking IDFA): Amplitude drops "
+                "the event with an error; clear the cell (Amplitude derives a device id from "
+                "user_id) or use a real id",
+            )
+            # Removing a short id is fatal only when the event has no usable id left.
+            lone = st.short & ~other.usable
+            kept = st.short & other.usable
+            self.out.add(
+                src, lone, Reason.ID_TOO_SHORT,
+                _per_value(
+                    st.length[lone],
+                    _fmt(
+                        "{key} has {k} characters, fewer than min_id_length={m}: Amplitude "
+                        "removes it and the event is left with no id; use a longer id or pass a "
+                        "smaller min_id_length",
+                        key=key,
+                        m=m,
+                    ),
+                ),
+                values=self.values_at(src, lone),
+            )
+            self.out.add(
+                src, kept, Reason.ID_TOO_SHORT,
+                _per_value(
+                    st.length[kept],
+                    _fmt(
+                        "{key} has {k} characters, fewer than min_id_length={m}: Amplitude "
+                        "removes it and keeps the event under its {other}; use a longer id or "
+                        "pass a smaller min_id_length",
+                        key=key,
+                        m=m,
+                        other=other_key,
+                    ),
+                ),
+                severity=Severity.WARNING,
+                values=self.values_at(src, kept),
+            )
+
+    def revenue_rules(self) -> None:
+        """Reference, "Event keys": productId / revenueType need price and quantity, or revenue;
+        with all three sent, revenue = price x quantity."""
+        def has(key: str) -> np.ndarray:
+            if key in self.nums:
+                src, num = self.nums[key]
+                return self.full(src, num.good)
+            if key in self.present:
+                src, p = self.present[key]
+                return p
+            return np.zeros(self.n, dtype=bool)
+
+        ok = has("revenue") | (has("price") & has("quantity"))
+        for key in ("productId", "revenueType"):
+            if key not in self.present:
+                continue
+            src = self.present[key][0]
+            bad = has(key) & ~ok
+            if key == "revenueType" and "productId" in self.present:
+                bad &= ~has("productId")  # one failure per row is enough
+            self.out.add(
+                src, bad, Reason.REVENUE_INCOMPLETE,
+                f"{key} is set but the event has neither revenue nor both price and quantity: "
+                "Amplitude records no revenue; map revenue, or price and quantity",
+            )
+        if all(k in self.nums for k in ("price", "quantity", "revenue")):
+            p, q, r = (self.nums[k][1].values for k in ("price", "quantity", "revenue"))
+            p, q, r = (np.broadcast_to(a, (self.n,)) for a in (p, q, r))
+            src = self.nums["revenue"][0]
+            with np.errstate(invalid="ignore"):
+                off = has("price") & has("quantity") & has("revenue") & ~np.isclose(r, p * q, rtol=1e-9, atol=1e-9)
+            expected = (p * q)[off]
+            self.out.add(
+                src, off, Reason.REVENUE_MISMATCH,
+                _per_value(
+                    expected,
+                    lambda x: f"revenue differs from price x quantity = {x:g}; when all three are "
+                    "sent Amplitude takes revenue = price x quantity: send revenue alone, or fix it",
+                ),
+                severity=Severity.WARNING,
+                values=self.values_at(src, off),
+            )
+
+
+def _iso(ms: object) -> str:
+    try:
+        return str(pd.Timestamp(float(ms), unit="ms", tz="UTC").isoformat())  # type: ignore[arg-type]
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+        return f"{float(ms):.0f} ms since the epoch"  # type: ignore[arg-type]
+
+
+def validate_frame(
+    df: pd.DataFrame, rm: ResolvedMapping, options: ValidateOptions | None = None
+) -> ValidationReport:
+    """Check every row of ``df`` against Amplitude's rules; never mutates ``df``."""
+    options = options if options is not None else ValidateOptions()
+    if len(df) == 0:
+        return ValidationReport(df, empty_failures(), columns=rm.columns())
+    failures = _Validator(df, rm, options).run()
+    return ValidationReport(df, failures, columns=rm.columns())
