@@ -44,7 +44,7 @@ def to_events(
     time_unit: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     rm = resolve_mapping(df.columns, mapping)
-    return iter_events(df, rm, EncodeOptions(tz=tz, time_unit=time_unit))
+    return iter_events(df, rm, EncodeOptions(tz=tz, time_unit=time_unit))  # type: ignore[arg-type]
 
 
 class EventPreview:

@@ -29,6 +29,7 @@ class ApiKey:
     """
 
     __slots__ = ("_value",)
+    _value: str
 
     def __init__(self, value: str | ApiKey) -> None:
         if isinstance(value, ApiKey):
@@ -42,7 +43,7 @@ class ApiKey:
 
     def reveal(self) -> str:
         """The key itself. Only the body encoder should call this."""
-        return self._value  # type: ignore[no-any-return]
+        return self._value
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("ApiKey is immutable")

@@ -179,14 +179,15 @@ class UploadResult:
             message[p] = m
         request = pd.array(np.where(ledger.request >= 0, ledger.request, 0), dtype="Int64")
         request[ledger.request < 0] = pd.NA
-        return pd.DataFrame(
+        rows: pd.DataFrame = pd.DataFrame(
             {"status": names, "reason": reason, "message": message, "request": request},
             index=self.frame.index,
         )
+        return rows
 
     def _with_reasons(self, status: int) -> pd.DataFrame:
         positions = self.ledger.positions(status)
-        part = self.frame.iloc[positions].copy()
+        part: pd.DataFrame = self.frame.iloc[positions].copy()
         reasons = [self.ledger.reason.get(int(p), "") for p in positions]
         messages = [self.ledger.message.get(int(p), "") for p in positions]
         # Named so they cannot collide with the user's columns.
@@ -220,7 +221,8 @@ class UploadResult:
             {"status": s, "reason": r, "rows": len(v), "examples": ", ".join(map(str, v[:3]))}
             for (s, r), v in sorted(rows.items(), key=lambda kv: (-len(kv[1]), kv[0]))
         ]
-        return pd.DataFrame(records, columns=["status", "reason", "rows", "examples"])
+        table: pd.DataFrame = pd.DataFrame(records, columns=["status", "reason", "rows", "examples"])
+        return table
 
     # -- reprs ----------------------------------------------------------------
     def summary_lines(self, *, timings: bool = True) -> list[str]:

@@ -28,7 +28,13 @@ from ._batching import envelope_size
 from ._client import ClientSettings, StopUpload, Uploader
 from ._config import Limits, Pacing, resolve_api_key, resolve_endpoint, tier_settings
 from ._encoding import EncodeOptions, encode, sort_positions
-from ._exceptions import ConfigurationError, InvalidApiKey, RequestRejected, UploadInterrupted, ValidationError
+from ._exceptions import (
+    ConfigurationError,
+    InvalidApiKey,
+    RequestRejected,
+    UploadInterrupted,
+    ValidationError,
+)
 from ._mapping import resolve_mapping
 from ._progress import make_sink
 from ._progress_model import ProgressUpdate
@@ -122,7 +128,7 @@ async def upload_async(
     else:
         send = np.arange(len(df))
 
-    options_enc = EncodeOptions(tz=tz, time_unit=time_unit, min_id_length=min_id_length)
+    options_enc = EncodeOptions(tz=tz, time_unit=time_unit, min_id_length=min_id_length)  # type: ignore[arg-type]
     # Each device's events go in time order (the scheduler keeps arrival order per device).
     order = sort_positions(df, rm, options_enc, send)
     request_options = {"min_id_length": min_id_length} if min_id_length is not None else None
@@ -157,8 +163,7 @@ async def upload_async(
         return result
 
     assert key is not None
-    if isinstance(timeout, (int, float)):
-        timeout = httpx.Timeout(float(timeout))
+    timeouts = httpx.Timeout(float(timeout)) if isinstance(timeout, (int, float)) else timeout
     settings = ClientSettings(
         endpoint=ep,
         api_key=key,
@@ -168,8 +173,9 @@ async def upload_async(
         retry=retry or RetryPolicy(),
         concurrency=concurrency,
         transport=transport,
-        **({"timeout": timeout} if timeout is not None else {}),
     )
+    if timeouts is not None:
+        settings = replace(settings, timeout=timeouts)
     total = len(order)
     sink = make_sink(progress, total=total, label=ep.label)
     uploader = Uploader(settings, ledger, total=total, skipped=len(df) - len(send), sink=sink.update,
@@ -228,6 +234,6 @@ def _mark_skipped(ledger: RowLedger, report: Any) -> None:
     first = errors[~errors.index.duplicated(keep="first")]
     items = [
         (int(p), f"invalid: {r}", f"{c}: {m}")
-        for p, r, c, m in zip(first.index, first["reason"], first["key"], first["message"])
+        for p, r, c, m in zip(first.index, first["reason"], first["key"], first["message"], strict=True)
     ]
     ledger.mark_each(items, SKIPPED)

@@ -30,7 +30,7 @@ def test_run_sync_inside_a_running_loop():
         # A notebook cell: a loop is running in this thread.
         return run_sync(_value(4)), threading.current_thread().name
 
-    value, thread = asyncio.run(cell())
+    value, _thread_name = asyncio.run(cell())
     assert value == 4
 
 
