@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import accessor as _accessor  # registers df.amplitude
-from ._api import preview, to_events, upload, upload_async, validate
+from ._api import last_result, preview, to_events, upload, upload_async, validate
 from ._config import ApiKey
 from ._exceptions import (
     AmpNotebookError,
@@ -32,7 +32,6 @@ from ._mapping import Const, const
 from ._report import ValidationReport
 from ._result import UploadResult
 from ._retry import RetryPolicy
-from ._upload import last_result
 
 __version__ = "0.1.0"
 

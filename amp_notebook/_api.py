@@ -12,7 +12,7 @@ import pandas as pd
 from ._encoding import EncodeOptions, iter_events
 from ._mapping import resolve_mapping
 from ._report import ValidationReport
-from ._upload import upload, upload_async
+from ._result import UploadResult
 from ._validation import ValidateOptions, validate_frame
 
 
@@ -47,6 +47,33 @@ def to_events(
     return iter_events(df, rm, EncodeOptions(tz=tz, time_unit=time_unit))  # type: ignore[arg-type]
 
 
+def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any) -> UploadResult:
+    """Send ``df``'s rows to Amplitude and say what happened to each row.
+
+    See ``amp_notebook._upload.upload_async`` for every option. httpx is imported
+    here, on first use, so the pure core imports without it.
+    """
+    from ._upload import upload as _upload
+
+    return _upload(df, api_key, mapping, **options)
+
+
+async def upload_async(
+    df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any
+) -> UploadResult:
+    """``await amp_notebook.upload_async(df, ...)``: upload from async code."""
+    from ._upload import upload_async as _upload_async
+
+    return await _upload_async(df, api_key, mapping, **options)
+
+
+def last_result() -> UploadResult | None:
+    """The result of the last upload in this process, also after an interrupt."""
+    from ._upload import last_result as _last
+
+    return _last()
+
+
 class EventPreview:
     """Events as pretty JSON: text in a terminal, a <pre> block in a notebook."""
 
@@ -75,4 +102,4 @@ def resolved_mapping(df: pd.DataFrame, mapping: Mapping[str, object] | None = No
     return resolve_mapping(df.columns, mapping).to_dict()
 
 
-__all__ = ["EventPreview", "preview", "resolved_mapping", "to_events", "upload", "upload_async", "validate"]
+__all__ = ["EventPreview", "last_result", "preview", "resolved_mapping", "to_events", "upload", "upload_async", "validate"]

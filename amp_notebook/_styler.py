@@ -131,7 +131,9 @@ def style_failures(
     styler: Styler = view.style
     styler.set_uuid(STYLER_UUID)
     styler.apply(lambda _: css, axis=None)
-    styler.format(escape="html")
+    # pandas escapes only str cells and never na_rep: without this a pd.NA cell goes out
+    # as a raw "<NA>" tag, which browsers swallow (an empty cell where a value is missing).
+    styler.format(escape="html", na_rep=html.escape("<NA>"))
     styler.format_index(escape="html", axis=0)
     styler.format_index(escape="html", axis=1)
     if len(view):
