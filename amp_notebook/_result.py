@@ -234,7 +234,8 @@ class UploadResult:
         lines = [f"{head}: {c['rows']:,} rows to {self.endpoint}"]
         if self.dry_run:
             lines.append(
-                f"  would send {c['rows'] - c['skipped']:,} events in {self.batches:,} requests; "
+                f"  would send {c['rows'] - c['skipped']:,} events in {self.batches:,} "
+                f"request{'' if self.batches == 1 else 's'}; "
                 f"skipped {c['skipped']:,}"
             )
         else:

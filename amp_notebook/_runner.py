@@ -49,6 +49,27 @@ def in_running_loop() -> bool:
     return True
 
 
+class _Raised:
+    """A KeyboardInterrupt or SystemExit the coroutine raised, carried out as a value."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+async def _carry(coro: Coroutine[Any, Any, T]) -> T | _Raised:
+    # asyncio re-raises KeyboardInterrupt and SystemExit out of the event loop
+    # (Task.__step) instead of only storing them in the task: that would stop
+    # the background thread before the done callbacks run, and the waiting
+    # thread would never hear back. UploadInterrupted is a KeyboardInterrupt,
+    # so carry these out as a value.
+    try:
+        return await coro
+    except (KeyboardInterrupt, SystemExit) as exc:
+        return _Raised(exc)
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion from synchronous code and return its result.
 
@@ -61,18 +82,20 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return _run_here(coro)
     loop = _background_loop()
     done: Future[T] = Future()
-    tasks: list[asyncio.Task[T]] = []
+    tasks: list[asyncio.Task[T | _Raised]] = []
 
-    def finish(task: asyncio.Task[T]) -> None:
+    def finish(task: asyncio.Task[T | _Raised]) -> None:
         if task.cancelled():
             done.set_exception(KeyboardInterrupt())
         elif (error := task.exception()) is not None:
             done.set_exception(error)
+        elif isinstance(result := task.result(), _Raised):
+            done.set_exception(result.error)
         else:
-            done.set_result(task.result())
+            done.set_result(result)
 
     def start() -> None:
-        task = loop.create_task(coro)
+        task = loop.create_task(_carry(coro))
         tasks.append(task)
         task.add_done_callback(finish)
 
