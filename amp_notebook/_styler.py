@@ -8,6 +8,7 @@ every highlighted cell also has its reason in the visible ``reasons`` column.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import inspect
 from collections.abc import Hashable, Sequence
@@ -49,6 +50,17 @@ def _tooltips_as_titles() -> bool:
     from pandas.io.formats.style import Styler
 
     return "as_title_attribute" in inspect.signature(Styler.set_tooltips).parameters
+
+
+def _uuid_for(view: pd.DataFrame, css: pd.DataFrame) -> str:
+    """A uuid that is the same on every run (saved notebooks diff cleanly) but differs
+    between tables: Styler's CSS ids are ``T_<uuid>_row..``, so two tables on one page
+    sharing a uuid would paint each other's cells."""
+    digest = hashlib.blake2b(digest_size=6)
+    digest.update(repr(list(view.columns)).encode())
+    digest.update(repr(view.index.tolist()).encode())
+    digest.update(repr(css.to_numpy().tolist()).encode())  # at most max_rows rows
+    return f"{STYLER_UUID}-{digest.hexdigest()}"
 
 
 def style_failures(
@@ -129,7 +141,7 @@ def style_failures(
     tips.columns = view.columns
 
     styler: Styler = view.style
-    styler.set_uuid(STYLER_UUID)
+    styler.set_uuid(_uuid_for(view, css))
     styler.apply(lambda _: css, axis=None)
     # pandas escapes only str cells and never na_rep: without this a pd.NA cell goes out
     # as a raw "<NA>" tag, which browsers swallow (an empty cell where a value is missing).

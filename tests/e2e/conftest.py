@@ -1,0 +1,3 @@
+"""The e2e notebook is driven through JupyterLab by test_jupyterlab.py, not compared by nbval."""
+
+collect_ignore_glob = ["*.ipynb"]
