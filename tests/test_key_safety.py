@@ -1,0 +1,180 @@
+"""The API key never shows (design.md principle 6).
+
+Static: only the body encoder reveals the key; the other ``.reveal()`` calls are
+listed here one by one with why they are harmless; no module that writes files
+touches the key. Runtime: a recognisable canary key goes through a successful
+upload, an "Invalid API key" stop, a 400 partial failure and a request-level
+refusal; it must not appear in any repr/str/HTML of what the user gets back, in
+warnings, or in DEBUG logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import amp_notebook as amp
+from amp_notebook import RetryPolicy
+from amp_notebook.sandbox import HTTP_PATH, Sandbox, SandboxConfig
+
+PKG = Path(amp.__file__).resolve().parent
+CANARY = "CANARY-k3y-7f3e9a1b5c"
+ENDPOINT = "http://127.0.0.1:9" + HTTP_PATH  # never dialled: the in-process transport answers
+
+# Every allowed `.reveal()` outside ApiKey itself: (module, the line's code).
+ALLOWED_REVEALS = {
+    # The body encoder: the only place the key goes anywhere (into the request body).
+    ("_client.py", "body = batch.body(s.api_key.reveal(), s.options)"),
+    # Only the length, to size the envelope around the events.
+    ("_client.py", "self.envelope = envelope_size(settings.api_key.reveal(), settings.options)"),
+    ("_upload.py", "key_len = len(key.reveal()) if key is not None else 32"),
+    # The log redactor: registers / forgets the key so that it can mask it.
+    ("_logging.py", "value = secret.reveal() if isinstance(secret, ApiKey) else str(secret)"),
+    ("_logging.py", "_secrets.discard(secret.reveal() if isinstance(secret, ApiKey) else str(secret))"),
+}
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PKG.rglob("*.py") if "sandbox" not in p.relative_to(PKG).parts)
+
+
+def test_only_the_body_encoder_reveals_the_key() -> None:
+    found = set()
+    for path in _modules():
+        if path.name == "_config.py":
+            continue  # ApiKey's own methods (copy constructor, __eq__)
+        for line in path.read_text().splitlines():
+            if ".reveal()" in line and not line.lstrip().startswith(("#", '"', "'")):
+                found.add((path.name, line.strip()))
+    assert found == ALLOWED_REVEALS, found ^ ALLOWED_REVEALS
+    # envelope_size takes a str but must only use its length.
+    batching = (PKG / "_batching.py").read_text()
+    m = re.search(r"def envelope_size\(.*?\n(?=def |\Z)", batching, re.S)
+    assert m is not None
+
+
+def test_config_reveal_is_only_inside_apikey() -> None:
+    text = (PKG / "_config.py").read_text()
+    cls = re.search(r"class ApiKey\b.*?(?=\nclass |\ndef |\Z)", text, re.S)
+    assert cls is not None
+    outside = text.replace(cls.group(0), "")
+    assert ".reveal()" not in outside
+
+
+def test_session_and_magics_only_check_presence() -> None:
+    for name in ("_session.py", "_magics.py"):
+        text = (PKG / name).read_text()
+        assert ".reveal()" not in text
+        assert "._value" not in text
+
+
+def test_no_module_that_writes_files_touches_the_key() -> None:
+    writes = re.compile(r"write_text|write_bytes|\bopen\([^)]*['\"][wa]|\.to_csv|\.to_parquet|\.to_json|json\.dump\(")
+    for path in _modules():
+        text = path.read_text()
+        if writes.search(text):
+            assert not re.search(r"api_key|ApiKey|reveal", text), f"{path.name} writes files and handles the key"
+
+
+# -- runtime canary ------------------------------------------------------------------------
+
+
+def _frame(n: int = 20) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "user_id": [f"user-{i:05d}" for i in range(n)],
+            "event_type": ["Play"] * n,
+            "time": pd.date_range("2026-01-01", periods=n, freq="s"),
+            "event_properties.note": [f"n{i}" for i in range(n)],
+        }
+    )
+
+
+def _texts(obj: object) -> list[str]:
+    out = [repr(obj), str(obj)]
+    html = getattr(obj, "_repr_html_", None)
+    if callable(html):
+        out.append(str(html()))
+    return out
+
+
+def _assert_clean(*objs: object) -> None:
+    for obj in objs:
+        for text in _texts(obj):
+            assert CANARY not in text, type(obj)
+
+
+def _upload(df: pd.DataFrame, sb: Sandbox, **kw: object) -> amp.UploadResult:
+    return amp.upload(df, api_key=CANARY, endpoint=ENDPOINT, transport=sb.transport(sleep=False),
+                      retry=RetryPolicy.fast(), progress=False, **kw)
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def test_canary_success_partial_and_failures(debug_logs: pytest.LogCaptureFixture) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sb = Sandbox()
+        ok = _upload(_frame(), sb)
+        assert ok.ingested_count == 20
+        # A 400 naming some events: rejected rows with reasons.
+        df = _frame()
+        df.loc[3, "user_id"] = "undefined"
+        partial = _upload(df, sb, on_invalid="send")
+        assert partial.rejected_count == 1
+        # A 5xx storm until the retries give up.
+        sb2 = Sandbox()
+        sb2.fail_next(100, 503)
+        failed = _upload(_frame(5), sb2)
+        assert failed.failed_count == 5
+        report = amp.validate(df)
+        preview = amp.preview(df)
+        key = amp.ApiKey(CANARY)
+        _assert_clean(ok, partial, failed, report, preview, key, ok.rows, partial.rejected, failed.failed,
+                      ok.ledger, amp.last_result(), sb.emulator, sb.emulator.requests)
+        assert f"{key}" != CANARY and f"{key!r}" != CANARY
+        with pytest.raises(TypeError):
+            pickle.dumps(key)
+    for w in caught:
+        assert CANARY not in str(w.message)
+    assert CANARY not in debug_logs.text
+    for record in debug_logs.records:
+        assert CANARY not in record.getMessage()
+        assert CANARY not in repr(record.args)
+
+
+def test_canary_invalid_api_key(debug_logs: pytest.LogCaptureFixture) -> None:
+    sb = Sandbox(SandboxConfig(api_keys={"the-right-key-123"}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(amp.InvalidApiKey) as info:
+            _upload(_frame(), sb)
+    err = info.value
+    _assert_clean(err, err.result, err.result.failed, err.args)
+    assert err.result.failed_count == 20
+    assert all(CANARY not in str(w.message) for w in caught)
+    assert CANARY not in debug_logs.text
+    # What the server logged about the requests never has the key either.
+    assert all(CANARY not in repr(r) for r in sb.emulator.requests)
+
+
+def test_canary_request_rejected(debug_logs: pytest.LogCaptureFixture) -> None:
+    sb = Sandbox()
+    sb.enqueue(400, {"code": 400, "error": "Request missing required field", "missing_field": "api_key"})
+    try:
+        result = _upload(_frame(5), sb)
+    except amp.AmpNotebookError as err:
+        _assert_clean(err, getattr(err, "result", None))
+    else:
+        _assert_clean(result)
+    assert CANARY not in debug_logs.text
