@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from ._config import hide_key
 from ._encoding import EncodeOptions, iter_events
 from ._mapping import resolve_mapping
 from ._report import ValidationReport
@@ -55,6 +56,7 @@ def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] 
     """
     from ._upload import upload as _upload
 
+    api_key = hide_key(api_key)
     return _upload(df, api_key, mapping, **options)
 
 
@@ -64,6 +66,7 @@ async def upload_async(
     """``await amp_notebook.upload_async(df, ...)``: upload from async code."""
     from ._upload import upload_async as _upload_async
 
+    api_key = hide_key(api_key)
     return await _upload_async(df, api_key, mapping, **options)
 
 

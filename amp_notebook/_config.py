@@ -68,6 +68,13 @@ class ApiKey:
         raise TypeError("ApiKey cannot be pickled")
 
 
+def hide_key(value: object) -> object:
+    """A str key becomes an ApiKey at once: a verbose traceback (``%xmode Verbose``)
+    prints every frame's arguments, so no frame below the caller's should hold the
+    plain string. Anything else is returned as it is."""
+    return ApiKey(value) if isinstance(value, str) and value.strip() else value
+
+
 def resolve_api_key(api_key: str | ApiKey | None, *, required: bool = True) -> ApiKey | None:
     """The key from the argument, else ``AMPLITUDE_API_KEY``; a clear error when neither."""
     if api_key is None:

@@ -26,7 +26,7 @@ from . import _session
 from ._batching import chunk as static_chunks
 from ._batching import envelope_size
 from ._client import ClientSettings, StopUpload, Uploader
-from ._config import Limits, Pacing, resolve_api_key, resolve_endpoint, tier_settings
+from ._config import Limits, Pacing, hide_key, resolve_api_key, resolve_endpoint, tier_settings
 from ._encoding import EncodeOptions, encode, sort_positions
 from ._exceptions import (
     ConfigurationError,
@@ -55,6 +55,7 @@ def last_result() -> UploadResult | None:
 
 def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None, **kwargs: Any) -> UploadResult:
     """Send ``df``'s rows to Amplitude; see :func:`upload_async` for the options."""
+    api_key = hide_key(api_key)
     return run_sync(upload_async(df, api_key, mapping, **kwargs))
 
 
@@ -94,6 +95,7 @@ async def upload_async(
     batches, and sends nothing.
     """
     global _last_result
+    api_key = hide_key(api_key)  # before anything can raise: see hide_key
     if on_invalid not in ("skip", "raise", "send"):
         raise ConfigurationError(f"on_invalid must be 'skip', 'raise' or 'send', not {on_invalid!r}")
     if concurrency < 1:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import _api
+from ._config import hide_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from pandas.io.formats.style import Styler
@@ -61,10 +62,12 @@ class AmplitudeAccessor:
 
     def upload(self, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any) -> UploadResult:
         """Send the rows to Amplitude and say what happened to each (see amp_notebook.upload)."""
+        api_key = hide_key(api_key)
         return _api.upload(self._frame, api_key, mapping, **options)
 
     async def upload_async(
         self, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any
     ) -> UploadResult:
         """``await df.amplitude.upload_async(...)``: the same as upload, for async code."""
+        api_key = hide_key(api_key)
         return await _api.upload_async(self._frame, api_key, mapping, **options)

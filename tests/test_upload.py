@@ -321,3 +321,19 @@ def test_fault_soak_50k_events():
     assert len(ingested) == result.ingested_count
     assert sorted(p["i"] for p in ingested["event_properties"]) == df.index[~silenced].tolist()
     assert result.throttled > 0 and result.retries > 0
+
+
+def test_a_plain_string_key_is_hidden_from_verbose_tracebacks():
+    # %xmode Verbose (and traceback's capture_locals) print every frame's locals:
+    # below the caller, no frame may hold the key as a plain string.
+    import traceback
+
+    with Sandbox(SandboxConfig(api_keys={"the-right-key"})) as sb:
+        try:
+            events(5).amplitude.upload(KEY, endpoint=sb.http_url, progress=False, retry=FAST)
+        except amp.InvalidApiKey as exc:
+            text = "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+        else:  # pragma: no cover
+            pytest.fail("the sandbox should refuse the key")
+    assert "api_key" in text  # the frames are there ...
+    assert KEY not in text    # ... the key is not
