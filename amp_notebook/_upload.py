@@ -152,7 +152,9 @@ async def upload_async(
     chunks = encode(df, rm, options_enc, positions=order)
 
     if dry_run:
-        key_len = len(key.reveal()) if key is not None else 32
+        # Measured as it will stand in the JSON body (escapes included); a typical
+        # 32-character key when none is given.
+        key_len: str | int = key.reveal() if key is not None else 32
         batches = 0
         for item in static_chunks(chunks, limits, envelope_size(key_len, request_options)):
             if hasattr(item, "payloads"):

@@ -57,6 +57,11 @@ def test_only_the_body_encoder_reveals_the_key() -> None:
     batching = (PKG / "_batching.py").read_text()
     m = re.search(r"def envelope_size\(.*?\n(?=def |\Z)", batching, re.S)
     assert m is not None
+    # It is handed the key itself by _client.py: it may only measure it.
+    uses = re.findall(r".*\bapi_key_length\b.*", m.group(0).split('"""')[-1])
+    for line in uses:
+        assert "len(" in line or "isinstance(" in line or "return" in line, line
+    assert "api_key_length" not in m.group(0).split("return", 1)[1].replace("+ api_key_length +", "")
 
 
 def test_config_reveal_is_only_inside_apikey() -> None:
