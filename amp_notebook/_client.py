@@ -141,10 +141,7 @@ class Uploader:
     async def _loop(self, client: httpx.AsyncClient, inflight: set[asyncio.Task[_Answer]]) -> None:
         concurrency = self.settings.concurrency
         while True:
-            # One chunk per turn, so that encoding overlaps with the requests in flight
-            # (the server works on them meanwhile) instead of the whole look-ahead being
-            # encoded before the first request goes out.
-            self._refill(max_chunks=1)
+            self._refill()
             now = self.clock()
             while len(inflight) < concurrency:
                 job = self._next_job(now)
@@ -152,10 +149,6 @@ class Uploader:
                     break
                 batch, attempt, first_try = job
                 inflight.add(asyncio.ensure_future(self._send(client, batch, attempt, first_try)))
-            if len(inflight) < concurrency and self._can_refill():
-                # A free slot and nothing sendable yet: read more input before waiting
-                # (other devices' events may fill a request while busy ones wait).
-                continue
             if not inflight:
                 wake = self._wake_time(now)
                 if wake is None:
@@ -178,13 +171,8 @@ class Uploader:
                 self._settle(task.result())
             self._emit("sending")
 
-    def _can_refill(self) -> bool:
-        return not self._exhausted and self.scheduler.pending() < self.settings.lookahead
-
-    def _refill(self, max_chunks: int | None = None) -> None:
-        added = 0
-        while self._can_refill() and (max_chunks is None or added < max_chunks):
-            added += 1
+    def _refill(self) -> None:
+        while not self._exhausted and self.scheduler.pending() < self.settings.lookahead:
             assert self._chunks is not None
             chunk = next(self._chunks, None)
             if chunk is None:

@@ -140,11 +140,14 @@ async def upload_async(
     max_events = max_events_per_request or tiers.get("max_events")
     if max_events:
         limits = replace(limits, max_events=int(min(int(max_events), limits.max_events)))
-    pacing = replace(
-        pacing or Pacing.for_api(ep.api),
-        project_eps=max_events_per_second or tiers.get("project_eps"),
-        project_rps=max_requests_per_second or tiers.get("project_rps"),
-    )
+    pacing = pacing or Pacing.for_api(ep.api)
+    # Explicit rates (or the tier's) override the pacing's; None leaves it as it is.
+    project_eps = max_events_per_second or tiers.get("project_eps")
+    project_rps = max_requests_per_second or tiers.get("project_rps")
+    if project_eps is not None:
+        pacing = replace(pacing, project_eps=float(project_eps))
+    if project_rps is not None:
+        pacing = replace(pacing, project_rps=float(project_rps))
     if device_events_per_second is not None:
         pacing = replace(pacing, device_eps=device_events_per_second)
 

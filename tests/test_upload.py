@@ -337,3 +337,20 @@ def test_a_plain_string_key_is_hidden_from_verbose_tracebacks():
             pytest.fail("the sandbox should refuse the key")
     assert "api_key" in text  # the frames are there ...
     assert KEY not in text    # ... the key is not
+
+
+def test_starter_tier_sends_at_most_10_events_a_request(sandbox):
+    result = send(events(120), sandbox, tier="starter")
+    assert result.ingested_count == 120
+    sizes = [r.n_events for r in sandbox.emulator.requests]
+    assert max(sizes) <= 10 and len(sizes) >= 12
+
+
+def test_project_rate_given_in_pacing_is_kept(sandbox):
+    # 200 events at 400 events/s cannot take less than about half a second.
+    import time
+
+    t0 = time.monotonic()
+    result = send(events(200), sandbox, pacing=Pacing(device_eps=1e6, project_eps=400))
+    assert result.ingested_count == 200
+    assert time.monotonic() - t0 > 0.3
