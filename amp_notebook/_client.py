@@ -111,7 +111,7 @@ class Uploader:
         self._chunks: Iterator[EncodedChunk] | None = None
         self._exhausted = False
         self._started = 0.0
-        self._last_progress = 0.0
+        self._last_progress = 0.0  # when an event was last settled (the stall guard)
         self._waiting_s = 0.0
         register_secret(settings.api_key)
 
@@ -140,9 +140,19 @@ class Uploader:
 
     async def _loop(self, client: httpx.AsyncClient, inflight: set[asyncio.Task[_Answer]]) -> None:
         concurrency = self.settings.concurrency
+        budget = self.settings.retry.budget_s
         while True:
             self._refill()
             now = self.clock()
+            if now - self._last_progress > budget:
+                # Nothing settled for the whole retry budget (e.g. a server that
+                # throttles forever): stop, and say so for every row still open.
+                self.ledger.fail_pending(
+                    "stalled",
+                    f"no event was accepted or refused for {budget:.0f} s (retry budget); "
+                    "safe to resend: insert_ids deduplicate",
+                )
+                return
             while len(inflight) < concurrency:
                 job = self._next_job(now)
                 if job is None:
@@ -228,6 +238,8 @@ class Uploader:
         positions = batch.positions
         now = self.clock()
 
+        if outcome.ingested or outcome.rejected or outcome.failed:
+            self._last_progress = now
         if outcome.ingested:
             ledger.mark([positions[i] for i in outcome.ingested], INGESTED, request=answer.request)
         if outcome.rejected:

@@ -354,3 +354,17 @@ def test_project_rate_given_in_pacing_is_kept(sandbox):
     result = send(events(200), sandbox, pacing=Pacing(device_eps=1e6, project_eps=400))
     assert result.ingested_count == 200
     assert time.monotonic() - t0 > 0.3
+
+
+def test_a_server_that_throttles_forever_ends_as_failed_not_a_hang(sandbox):
+    # Every request answered 429 for this device: the stall guard (the retry
+    # budget with nothing settled) ends the upload, every row failed with a reason.
+    for _ in range(200):
+        sandbox.enqueue(429, {"code": 429, "error": "Too many requests for some devices and users",
+                              "throttled_users": {"user-00000": 100}, "throttled_events": [0]})
+    df = events(5, users=1)
+    result = send(df, sandbox, retry=RetryPolicy(attempts=3, initial_s=0.001, max_s=0.01,
+                                                 budget_s=0.5, throttle_pause_s=0.02))
+    assert result.failed_count == 5
+    assert (result.failed["_amplitude_reason"] == "stalled").all()
+    assert result.throttled >= 3
