@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import TypeVar
 
 import orjson
 
@@ -24,6 +25,8 @@ from ._encoding import EncodedChunk
 from ._throttle import NEVER_BEFORE, SlidingWindow, TokenBucket, partition_rules
 
 __all__ = ["Batch", "Oversize", "Scheduler", "chunk", "envelope_size"]
+
+_T = TypeVar("_T", int, float)
 
 _HEAD = b'{"api_key":'
 _EVENTS = b',"events":['
@@ -155,7 +158,10 @@ def chunk(chunks: Iterable[EncodedChunk], limits: Limits, envelope: int) -> Iter
 
 
 # Partition states.
-_IDLE, _READY, _WAITING, _BUSY = 0, 1, 2, 3
+# _HELD: a request with its events is in flight; nothing more of it goes until
+# done() (reference, "Event keys": user properties apply in arrival order, so a
+# device's events must arrive in time order: one request in flight per device).
+_IDLE, _READY, _WAITING, _BUSY, _HELD = 0, 1, 2, 3, 4
 
 
 class _Partition:
@@ -167,7 +173,9 @@ class _Partition:
     the input, and gathering them one by one at send time is memory-bound).
     """
 
-    __slots__ = ("head", "key", "paused_until", "pay", "pos", "prio", "seq", "state", "version", "window")
+    __slots__ = (
+        "head", "inflight", "key", "paused_until", "pay", "pos", "prio", "seq", "state", "version", "window",
+    )
 
     def __init__(self, key: str, window: SlidingWindow) -> None:
         self.key = key
@@ -180,14 +188,21 @@ class _Partition:
         self.state = _IDLE
         self.version = 0
         self.prio = 0  # pending count when last pushed on the ready heap
+        self.inflight = 0  # batches taken from this partition and not yet done()
 
     def pending(self) -> int:
         return len(self.seq) - self.head
 
     def compact(self) -> None:
-        """Forget sent events (amortised O(1) each), dropping our references to their payloads."""
+        """Forget sent events (amortised O(1) each), dropping our references to their payloads.
+
+        Sent events are never kept once they are at least half of the lists (all of
+        them when nothing is pending): a partition with few events would otherwise
+        hold every payload it ever sent until the end of the upload (issue 7: about
+        450 B per event, no ceiling, as most devices send fewer than 64 events).
+        """
         h = self.head
-        if h > 64 and h * 2 > len(self.seq):
+        if h and h * 2 >= len(self.seq):
             del self.seq[:h], self.pay[:h], self.pos[:h]
             self.head = 0
 
@@ -197,13 +212,18 @@ class _Partition:
     def push_front(self, seq: list[int], pay: list[bytes], pos: list[int]) -> None:
         """Put events (sorted by seq) back before the pending ones, keeping arrival order overall."""
         h, m = self.head, len(seq)
-        if h >= m and (h == len(self.seq) or seq[-1] < self.seq[h]):
-            # Usual case: they all came before what is pending; reuse the sent slots.
-            lo = h - m
-            self.seq[lo:h] = seq
-            self.pay[lo:h] = pay
-            self.pos[lo:h] = pos
-            self.head = lo
+        if h == len(self.seq) or seq[-1] < self.seq[h]:
+            # Usual case: they all came before what is pending.
+            if h >= m:  # reuse the sent slots
+                lo = h - m
+                self.seq[lo:h] = seq
+                self.pay[lo:h] = pay
+                self.pos[lo:h] = pos
+                self.head = lo
+            else:  # compacted away: insert before the pending ones
+                self.seq[h:h] = seq
+                self.pay[h:h] = pay
+                self.pos[h:h] = pos
             return
         # Batches requeued out of order (or the slots are gone): merge by arrival number.
         rows = sorted(
@@ -257,6 +277,15 @@ class Scheduler:
     Cost: ``add`` is O(events); ``next_batch`` is O(events taken + partitions
     visited * log partitions) and never scans idle or waiting partitions (a
     ready heap and a wait heap keyed by ready time).
+
+    Memory (issue 7: an upload must stream): what the scheduler holds is bounded
+    by what is pending plus the partitions active within the last window, not by
+    the events seen so far. Sent events are dropped from their partition's queue
+    (:meth:`_Partition.compact`); once idle partitions outnumber the active ones,
+    those that are unpaused and whose send window has fully expired are
+    forgotten, longest expired first (a new one, made if it comes back, allows
+    exactly the same); stale heap entries are pruned once they outnumber the
+    partitions. ``pending_bytes`` lets the caller bound the look-ahead by size.
     """
 
     def __init__(
@@ -267,12 +296,16 @@ class Scheduler:
         *,
         quantum: int | None = None,
         burst_s: float | str | None = "auto",
+        hold_in_flight: bool = False,
     ) -> None:
         # "auto": a thirtieth of the window (1 s for Amplitude's 30 s), so the rule
         # scales with windows shrunk for tests and benchmarks.
         if burst_s == "auto":
             burst_s = pacing.window_s / 30.0
         self.limits = limits
+        # hold_in_flight: a partition with a batch in flight gives nothing more until
+        # done(batch), so each device's events arrive in order (the upload loop sets it).
+        self._hold = hold_in_flight
         self.pacing = pacing
         self.envelope = envelope
         # Bytes available to events, counting each as len + 1 (its comma, or the one
@@ -301,9 +334,13 @@ class Scheduler:
         self._waiting: list[tuple[float, int, _Partition, int]] = []  # (ready time, tie, part, version)
         self._pauses: list[tuple[float, int, _Partition]] = []
         self._paused: set[str] = set()
+        # Idle partitions by the time they may be forgotten: (time, tie, part, version).
+        self._idle: list[tuple[float, int, _Partition, int]] = []
         self._tie = itertools.count()
         self._seq = 0  # arrival numbers
         self._pending = 0
+        self._bytes = 0  # payload bytes pending
+        self._active = 0  # partitions not idle (events pending or being taken)
 
     # -- input -------------------------------------------------------------
 
@@ -319,7 +356,9 @@ class Scheduler:
         seqs: Iterable[int] = range(base, base + len(payloads))
         cap1 = self._hard_cap1
         oversize: list[Oversize] = []
-        if max(map(len, payloads), default=0) + 1 > cap1:
+        lengths = list(map(len, payloads))
+        nbytes = sum(lengths)
+        if max(lengths, default=0) + 1 > cap1:
             keep = [i for i, p in enumerate(payloads) if len(p) + 1 <= cap1]
             oversize = [
                 Oversize(int(positions[i]), len(p)) for i, p in enumerate(payloads) if len(p) + 1 > cap1
@@ -328,6 +367,7 @@ class Scheduler:
             payloads = [payloads[i] for i in keep]
             keys = [keys[i] for i in keep]
             positions = [positions[i] for i in keep]
+            nbytes = sum(map(len, payloads))
         parts = self._parts
         get = parts.get
         rules = self._rules
@@ -341,6 +381,7 @@ class Scheduler:
             part.pay.append(payload)
             part.pos.append(p)
         self._pending += len(payloads)
+        self._bytes += nbytes
         for key in dict.fromkeys(keys):
             part = parts[key]
             if part.state == _IDLE:
@@ -365,7 +406,9 @@ class Scheduler:
         for key, idx in groups.items():
             part = self._parts.get(key)
             if part is None:
-                raise ValueError(f"requeue: partition {key!r} was never added to this Scheduler")
+                # Forgotten while the batch was in flight: its window had expired
+                # (see _forget_idle), so a new partition is the same as the old one.
+                part = self._new_partition(key)
             idx.sort(key=batch.seqs.__getitem__)
             part.push_front(
                 [batch.seqs[i] for i in idx],
@@ -375,18 +418,32 @@ class Scheduler:
             if refund and batch.sent_at is not None:
                 part.window.refund(batch.sent_at, len(idx))
             self._pending += len(idx)
+            self._bytes += sum(len(batch.payloads[i]) for i in idx)
             # The refund may have moved its ready time earlier: place it afresh.
             if part.state == _READY:
                 self._make_ready(part)
-            else:
+            elif part.state != _HELD:  # a held one is placed by done()
                 self._wait(part)
+
+    def done(self, batch: Batch) -> None:
+        """The events of a batch from next_batch are settled, or back in the queue
+        (requeue first): its partitions may send again. Call once per batch that
+        next_batch returned (a split or partial resend is still the same batch)."""
+        parts = self._parts
+        for key in dict.fromkeys(batch.partitions):
+            part = parts.get(key)
+            if part is None or part.inflight == 0:
+                continue
+            part.inflight -= 1
+            if part.inflight == 0 and part.state == _HELD:
+                self._settle(part)
 
     def pause(self, partitions: Mapping[str, float]) -> None:
         """Send nothing for these partitions before the given absolute times (a 429)."""
         for key, until in partitions.items():
             part = self._parts.get(key)
             if part is None:
-                part = self._parts[key] = _Partition(key, SlidingWindow(self._rules))
+                part = self._new_partition(key)
             if until <= part.paused_until:
                 continue
             part.paused_until = until
@@ -415,12 +472,22 @@ class Scheduler:
         """Events waiting to be handed out (added or requeued, not in a batch from next_batch)."""
         return self._pending
 
+    def pending_bytes(self) -> int:
+        """The payload bytes of the pending events (commas and envelope not counted)."""
+        return self._bytes
+
+    def partitions(self) -> int:
+        """Partitions the scheduler holds state for (pending, paused, or sent to within a window)."""
+        return len(self._parts)
+
     def paused(self, now: float) -> int:
         """How many partitions are paused at ``now``."""
         pauses = self._pauses
         while pauses and pauses[0][0] <= now:
             _, _, part = heapq.heappop(pauses)
-            if part.paused_until <= now:
+            # The partition now under that key (the popped one may have been forgotten).
+            current = self._parts.get(part.key)
+            if current is None or current.paused_until <= now:
                 self._paused.discard(part.key)
         return len(self._paused)
 
@@ -455,6 +522,7 @@ class Scheduler:
 
     def next_batch(self, now: float) -> Batch | None:
         """One request's worth of events that may be sent at ``now``, or None."""
+        self._forget_idle(now)
         if not self._pending:
             return None
         room = self._max_events
@@ -526,6 +594,8 @@ class Scheduler:
                 par += [part.key] * k
                 size += n1
                 part.head = j
+                if k and self._hold and not part.inflight:
+                    part.inflight = 1  # this batch holds it (see done())
                 room -= k
                 part.window.record(now, k)
                 if part.pending() and part.window.available(now) > 0:
@@ -539,6 +609,7 @@ class Scheduler:
             self._settle(part)
         n = len(pay)
         self._pending -= n
+        self._bytes -= size - n
         if self._rps is not None:
             self._rps.take(1, now)
         if self._eps is not None:
@@ -547,10 +618,50 @@ class Scheduler:
 
     # -- heaps -----------------------------------------------------------------
 
+    def _new_partition(self, key: str) -> _Partition:
+        part = self._parts[key] = _Partition(key, SlidingWindow(self._rules))
+        self._idle_until(part)  # forgotten again if nothing comes (e.g. made by pause())
+        return part
+
+    def _idle_until(self, part: _Partition) -> None:
+        """Book an idle partition to be forgotten once its window and pause are over."""
+        until = max(part.window.expiry(), part.paused_until)
+        heapq.heappush(self._idle, (until, next(self._tie), part, part.version))
+        self._prune()
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop the state of partitions idle since their booking, whose window and pause are over.
+
+        Their state is then the same as a new partition's, so forgetting changes
+        no decision; it keeps memory to the partitions active within a window
+        (hundreds of thousands of devices that each send a few events otherwise
+        cost about 1 KB each until the end).
+        """
+        idle = self._idle
+        parts = self._parts
+        # Only while idle ones outnumber the active ones: a partition that comes
+        # back soon is then usually still there (making them anew costs time), and
+        # memory stays bounded by the look-ahead (active <= pending events).
+        while idle and idle[0][0] <= now and len(parts) > 2 * self._active + 1024:
+            _, _, part, version = heapq.heappop(idle)
+            if version != part.version or parts.get(part.key) is not part:
+                continue  # active again since (booked anew when it goes idle)
+            until = max(part.window.expiry(), part.paused_until)
+            if until > now:  # paused while idle
+                heapq.heappush(idle, (until, next(self._tie), part, version))
+                continue
+            del parts[part.key]
+
     def _settle(self, part: _Partition) -> None:
+        if part.inflight:
+            part.version += 1  # out of the heaps until done()
+            part.state = _HELD
+            return
         if part.pending() == 0:
             part.state = _IDLE
+            self._active -= 1
             part.version += 1
+            self._idle_until(part)
         else:
             self._wait(part)
 
@@ -559,12 +670,30 @@ class Scheduler:
         part.state = _READY
         part.prio = part.pending()
         heapq.heappush(self._ready, (-part.prio, next(self._tie), part, part.version))
+        self._prune()
 
     def _wait(self, part: _Partition) -> None:
         # Waiting until its ready time, which may already be past: _promote moves it on.
+        if part.state == _IDLE:
+            self._active += 1
         part.version += 1
         part.state = _WAITING
         heapq.heappush(self._waiting, (part.ready_time(), next(self._tie), part, part.version))
+        self._prune()
+
+    def _prune(self) -> None:
+        """Drop stale heap entries once they outnumber the partitions (amortised O(1) per push).
+
+        Entries go stale when a partition is re-pushed (priority doubled, pause,
+        requeue); stale ones with a low priority or a late time can sit in the
+        heap for the whole upload. Each partition has at most one live entry, so
+        a rebuild at least halves the heaps. In place: callers hold references.
+        """
+        if len(self._ready) + len(self._waiting) + len(self._idle) <= 2 * len(self._parts) + 1024:
+            return
+        _keep_live(self._ready)
+        _keep_live(self._waiting)
+        _keep_live(self._idle)
 
     def _promote(self, now: float) -> None:
         waiting = self._waiting
@@ -580,3 +709,9 @@ class Scheduler:
                 part.version += 1
                 later = max(part.ready_time(), math.nextafter(now, math.inf))
                 heapq.heappush(waiting, (later, next(self._tie), part, part.version))
+
+
+def _keep_live(heap: list[tuple[_T, int, _Partition, int]]) -> None:
+    """Keep the entries whose version is their partition's current one; still a heap, same list."""
+    heap[:] = [e for e in heap if e[3] == e[2].version]
+    heapq.heapify(heap)

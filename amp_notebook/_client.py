@@ -48,8 +48,10 @@ class ClientSettings:
     )
     transport: httpx.AsyncBaseTransport | None = None
     # Events held by the scheduler at once: enough look-ahead to fill requests
-    # with other devices' events while busy devices wait, bounded for memory.
+    # with other devices' events while busy devices wait, bounded for memory,
+    # by count and by payload bytes (large events: 200,000 of 5 KB would be 1 GB).
     lookahead: int = 200_000
+    lookahead_bytes: int = 64 * 1024 * 1024
 
 
 class StopUpload(Exception):
@@ -60,20 +62,35 @@ class StopUpload(Exception):
         self.outcome = outcome
 
 
+@dataclass
+class _Origin:
+    """A batch as the scheduler gave it, and the requests still carrying its events.
+
+    Retries, 413 halves and partial resends carry the same origin; when the last
+    of them is settled, the scheduler is told (``done``) and the batch's devices
+    may send again: one request in flight per device keeps each device's events
+    in time order at the server.
+    """
+
+    batch: Batch
+    first_try: float
+    live: int = 1
+
+
 @dataclass(order=True)
 class _Retry:
     ready_at: float
     seq: int
     batch: Batch = field(compare=False)
     attempt: int = field(compare=False)
-    first_try: float = field(compare=False)
+    origin: _Origin = field(compare=False)
 
 
 @dataclass
 class _Answer:
     batch: Batch
     attempt: int
-    first_try: float
+    origin: _Origin
     request: int
     status: int | None
     body: bytes | None
@@ -105,7 +122,7 @@ class Uploader:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.envelope = envelope_size(settings.api_key.reveal(), settings.options)
-        self.scheduler = Scheduler(settings.limits, settings.pacing, self.envelope)
+        self.scheduler = Scheduler(settings.limits, settings.pacing, self.envelope, hold_in_flight=True)
         self._retries: list[_Retry] = []
         self._seq = count()
         self._chunks: Iterator[EncodedChunk] | None = None
@@ -157,8 +174,8 @@ class Uploader:
                 job = self._next_job(now)
                 if job is None:
                     break
-                batch, attempt, first_try = job
-                inflight.add(asyncio.ensure_future(self._send(client, batch, attempt, first_try)))
+                batch, attempt, origin = job
+                inflight.add(asyncio.ensure_future(self._send(client, batch, attempt, origin)))
             if not inflight:
                 wake = self._wake_time(now)
                 if wake is None:
@@ -182,29 +199,33 @@ class Uploader:
             self._emit("sending")
 
     def _refill(self) -> None:
-        while not self._exhausted and self.scheduler.pending() < self.settings.lookahead:
+        s, sched = self.settings, self.scheduler
+        while not self._exhausted and sched.pending() < s.lookahead and sched.pending_bytes() < s.lookahead_bytes:
             assert self._chunks is not None
             chunk = next(self._chunks, None)
             if chunk is None:
                 self._exhausted = True
                 break
-            for oversize in self.scheduler.add(chunk):
+            # Reading input counts as progress for the stall guard: encoding a large
+            # look-ahead on a slow machine is not the server stalling.
+            self._last_progress = self.clock()
+            for oversize in sched.add(chunk):
                 self.ledger.mark(
                     [oversize.position],
                     REJECTED,
                     "event_too_large",
                     f"the event alone is {oversize.nbytes:,} bytes, over the "
-                    f"{self.settings.limits.max_body_bytes:,}-byte request limit",
+                    f"{s.limits.max_body_bytes:,}-byte request limit",
                 )
 
-    def _next_job(self, now: float) -> tuple[Batch, int, float] | None:
+    def _next_job(self, now: float) -> tuple[Batch, int, _Origin] | None:
         if self._retries and self._retries[0].ready_at <= now:
             item = heapq.heappop(self._retries)
-            return item.batch, item.attempt, item.first_try
+            return item.batch, item.attempt, item.origin
         batch = self.scheduler.next_batch(now)
         if batch is None:
             return None
-        return batch, 0, now
+        return batch, 0, _Origin(batch, now)
 
     def _wake_time(self, now: float) -> float | None:
         times = [self._retries[0].ready_at] if self._retries else []
@@ -213,7 +234,7 @@ class Uploader:
             times.append(ready)
         return min(times) if times else None
 
-    async def _send(self, client: httpx.AsyncClient, batch: Batch, attempt: int, first_try: float) -> _Answer:
+    async def _send(self, client: httpx.AsyncClient, batch: Batch, attempt: int, origin: _Origin) -> _Answer:
         s = self.settings
         self.ledger.requests += 1
         request = self.ledger.requests
@@ -222,10 +243,10 @@ class Uploader:
         body = batch.body(s.api_key.reveal(), s.options)
         try:
             response = await client.post(s.endpoint.url, content=body)
-            return _Answer(batch, attempt, first_try, request, response.status_code,
+            return _Answer(batch, attempt, origin, request, response.status_code,
                            response.content, dict(response.headers), None)
         except httpx.TransportError as exc:  # timeouts, refused, dropped connections
-            return _Answer(batch, attempt, first_try, request, None, None, {}, type(exc).__name__)
+            return _Answer(batch, attempt, origin, request, None, None, {}, type(exc).__name__)
         finally:
             del body
 
@@ -262,8 +283,11 @@ class Uploader:
             body_size = self.envelope + batch.nbytes
             self.scheduler.shrink(max_body_bytes=max(1024, body_size // 2))
             if len(batch) > 1:
+                answer.origin.live += 1  # two halves carry it now
                 for half in batch.split():
-                    self._push(half, answer.attempt, answer.first_try, now)
+                    self._push(half, answer.attempt, answer.origin, now)
+            else:
+                self._release(answer.origin)
             return
         if outcome.kind == "throttled":
             ledger.throttled += 1
@@ -273,32 +297,42 @@ class Uploader:
             if outcome.resend:
                 # Back through the scheduler, so the paused devices wait and the others go on.
                 self.scheduler.requeue(batch.take(outcome.resend))
+            self._release(answer.origin)
             return
         if outcome.kind == "retry":
             self._retry(batch, answer, outcome, status_label, now)
             return
         if outcome.resend:  # partial: the rest goes again in a new request
-            self._push(batch.take(outcome.resend), answer.attempt, answer.first_try, now)
+            self._push(batch.take(outcome.resend), answer.attempt, answer.origin, now)
+        else:
+            self._release(answer.origin)
 
     def _retry(self, batch: Batch, answer: _Answer, outcome: Outcome, label: str, now: float) -> None:
         policy = self.settings.retry
         attempt = answer.attempt + 1
         target = batch.take(outcome.resend) if outcome.resend else batch
-        if policy.give_up(attempt, now - answer.first_try):
+        first_try = answer.origin.first_try
+        if policy.give_up(attempt, now - first_try):
             self.ledger.mark(
                 target.positions, FAILED, f"retries_exhausted: {label}",
-                f"no success after {attempt} attempts over {now - answer.first_try:.0f} s "
+                f"no success after {attempt} attempts over {now - first_try:.0f} s "
                 f"(last answer: {label}); safe to resend: insert_ids deduplicate",
                 request=answer.request,
             )
+            self._release(answer.origin)
             return
         self.ledger.retries += 1
         delay = policy.delay(attempt, self.rng, outcome.retry_after)
         logger.debug("retrying %d events after %s in %.2f s", len(target), label, delay)
-        self._push(target, attempt, answer.first_try, now + delay)
+        self._push(target, attempt, answer.origin, now + delay)
 
-    def _push(self, batch: Batch, attempt: int, first_try: float, ready_at: float) -> None:
-        heapq.heappush(self._retries, _Retry(ready_at, next(self._seq), batch, attempt, first_try))
+    def _push(self, batch: Batch, attempt: int, origin: _Origin, ready_at: float) -> None:
+        heapq.heappush(self._retries, _Retry(ready_at, next(self._seq), batch, attempt, origin))
+
+    def _release(self, origin: _Origin) -> None:
+        origin.live -= 1
+        if origin.live == 0:
+            self.scheduler.done(origin.batch)
 
     # -- progress ---------------------------------------------------------------
     def snapshot(self, phase: Phase) -> ProgressUpdate:

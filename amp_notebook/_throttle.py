@@ -59,6 +59,18 @@ def partition_rules(
     return tuple(rules)
 
 
+def _parse_rules(rules: Sequence[tuple[int, float]]) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    if not rules:
+        raise ValueError("at least one (capacity, window_s) rule")
+    for cap, win in rules:
+        if cap < 1 or win <= 0:
+            raise ValueError(f"bad rule capacity={cap} window_s={win}")
+    return tuple(int(c) for c, _ in rules), tuple(float(w) for _, w in rules)
+
+
+_PARSED: dict[tuple[tuple[int, float], ...], tuple[tuple[int, ...], tuple[float, ...]]] = {}
+
+
 class SlidingWindow:
     """The send log of one partition under one or more sliding-window rules.
 
@@ -71,13 +83,17 @@ class SlidingWindow:
     __slots__ = ("_caps", "_counts", "_start", "_times", "_used", "_wins")
 
     def __init__(self, rules: Sequence[tuple[int, float]]) -> None:
-        if not rules:
-            raise ValueError("at least one (capacity, window_s) rule")
-        for cap, win in rules:
-            if cap < 1 or win <= 0:
-                raise ValueError(f"bad rule capacity={cap} window_s={win}")
-        self._caps = [int(c) for c, _ in rules]
-        self._wins = [float(w) for _, w in rules]
+        # One window per partition, made and forgotten often: the checked rules are
+        # shared (immutable tuples), not rebuilt per window.
+        try:
+            parsed: tuple[tuple[int, ...], tuple[float, ...]] | None = _PARSED.get(rules)  # type: ignore[call-overload]
+        except TypeError:  # unhashable (lists): check them every time
+            parsed = None
+        if parsed is None:
+            parsed = _parse_rules(rules)
+            if isinstance(rules, tuple):
+                _PARSED[rules] = parsed
+        self._caps, self._wins = parsed
         self._times: list[float] = []
         self._counts: list[int] = []
         self._start = [0] * len(rules)  # per rule: first log index still inside its window
@@ -145,6 +161,15 @@ class SlidingWindow:
             if j >= start:
                 self._used[i] -= d
         return d
+
+    def expiry(self) -> float:
+        """When the last send leaves every window: from then on this log is as good as a new one.
+
+        ``NEVER_BEFORE`` when nothing was ever sent. Lets the owner forget idle
+        partitions (a fresh window allows exactly what an expired one does).
+        """
+        times = self._times
+        return times[-1] + max(self._wins) if times else NEVER_BEFORE
 
     def ready_time(self) -> float:
         """Earliest time at which at least one event may be sent, given the sends so far.

@@ -357,3 +357,88 @@ def test_shrink_lowers_later_batches_and_big_events_go_alone() -> None:
     s.shrink(max_events=3)
     s.add(to_chunks([(100 + i, make_payload(100 + i, 0), "c") for i in range(7)], 100)[0])
     assert [len(b) for b in drain(s)[0]] == [3, 3, 1]
+
+
+# -- memory (issue 7: an upload streams; what the scheduler holds does not grow with what it sent)
+
+
+def _one_chunk(events: list[tuple[int, bytes, str]]) -> EncodedChunk:
+    return to_chunks(events, max(1, len(events)))[0]
+
+
+def test_sent_payloads_are_not_kept() -> None:
+    import sys
+
+    # Few events per partition (fewer than any fixed compaction threshold), as in a big frame.
+    payloads = [make_payload(i, 20) for i in range(300)]
+    base = [sys.getrefcount(p) for p in payloads]
+    s = Scheduler(Limits(max_events=7), NO_PACING, 100)
+    s.add(_one_chunk([(i, p, f"d{i % 100}") for i, p in enumerate(payloads)]))
+    assert s.pending_bytes() == sum(map(len, payloads))
+    sent = 0
+    while (b := s.next_batch(0.0)) is not None:
+        sent += len(b)
+        del b
+    assert sent == 300 and s.pending() == 0 and s.pending_bytes() == 0
+    assert [sys.getrefcount(p) for p in payloads] == base
+
+
+def test_idle_partitions_are_forgotten_once_their_window_has_passed() -> None:
+    window = 2.0
+    s = Scheduler(Limits(max_events=100), Pacing(device_eps=10.0, window_s=window), 100)
+    t = 0.0
+    for wave in range(30):  # 30 waves of 100 new devices, one event each
+        s.add(_one_chunk([(wave * 100 + i, make_payload(i, 5), f"w{wave}-d{i}") for i in range(100)]))
+        while (b := s.next_batch(t)) is not None:
+            assert len(b)
+        t += 1.0
+    assert s.pending() == 0
+    # Without forgetting: 3,000. Kept: the active ones twice over plus a fixed allowance.
+    assert s.partitions() <= 1024 + 100
+    s.next_batch(t + window)
+    assert s.partitions() <= 1024
+
+
+def test_forgotten_partition_keeps_its_pacing_and_requeue_works() -> None:
+    # One device with 1 event per window at most: forgetting must not let it send two.
+    pacing = Pacing(device_eps=1.0, window_s=1.0, safety=1.0)
+    s = Scheduler(Limits(max_events=10), pacing, 100, burst_s=None)
+    s.add(_one_chunk([(i, make_payload(i, 5), f"filler{i}") for i in range(2000)]))
+    while s.next_batch(0.0) is not None:
+        pass
+    s.add(_one_chunk([(5000, make_payload(0, 5), "dev"), (5001, make_payload(1, 5), "dev")]))
+    b = s.next_batch(0.0)
+    assert b is not None and b.positions == [5000]
+    assert s.next_batch(0.5) is None  # the window still holds the first send
+    assert s.ready_at(0.5) == 1.0
+    b2 = s.next_batch(1.0)
+    assert b2 is not None and b2.positions == [5001]
+    # Much later, every partition expired and idle ones are dropped; the batch in
+    # flight the whole time comes back with a 429 and is sent again, in order.
+    s.next_batch(10.0)
+    assert s.partitions() < 2000
+    s.requeue(b2)
+    assert s.pending() == 1 and s.pending_bytes() == len(b2.payloads[0])
+    b3 = s.next_batch(10.0)
+    assert b3 is not None and b3.positions == [5001]
+
+
+def test_hold_in_flight_gives_nothing_more_of_a_device_until_done():
+    from amp_notebook._config import Limits, Pacing
+    from amp_notebook._encoding import EncodedChunk
+
+    s = Scheduler(Limits(max_events=3), Pacing(device_eps=1e6), 100, hold_in_flight=True)
+    n = 9
+    s.add(EncodedChunk(np.arange(n), [b'{"i":%d}' % i for i in range(n)], ["a", "a", "b"] * 3))
+    first = s.next_batch(0.0)
+    assert first is not None and set(first.partitions) == {"a", "b"}
+    # Both devices have a batch in flight: nothing more until it is done.
+    assert s.next_batch(0.0) is None
+    s.done(first)
+    second = s.next_batch(0.0)
+    assert second is not None
+    # A requeued part of a held batch goes back to the front, before later events.
+    s.requeue(second.take([0]))
+    s.done(second)
+    third = s.next_batch(0.0)
+    assert third is not None and third.positions[0] == second.positions[0]

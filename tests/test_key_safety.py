@@ -33,7 +33,7 @@ ALLOWED_REVEALS = {
     ("_client.py", "body = batch.body(s.api_key.reveal(), s.options)"),
     # Only the length, to size the envelope around the events.
     ("_client.py", "self.envelope = envelope_size(settings.api_key.reveal(), settings.options)"),
-    ("_upload.py", "key_len = len(key.reveal()) if key is not None else 32"),
+    ("_upload.py", "key_len: str | int = key.reveal() if key is not None else 32"),
     # The log redactor: registers / forgets the key so that it can mask it.
     ("_logging.py", "value = secret.reveal() if isinstance(secret, ApiKey) else str(secret)"),
     ("_logging.py", "_secrets.discard(secret.reveal() if isinstance(secret, ApiKey) else str(secret))"),

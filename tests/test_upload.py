@@ -280,9 +280,17 @@ def test_missing_key_is_a_clear_error(monkeypatch):
         events(1).amplitude.upload(progress=False)
 
 
-def test_each_device_keeps_time_order(sandbox):
-    df = events(400, users=4).sample(frac=1, random_state=1)  # shuffled rows
-    send(df, sandbox, max_events_per_request=37)
+@pytest.mark.parametrize("faults", [False, True])
+def test_each_device_keeps_time_order(sandbox, faults):
+    # Rows shuffled; four requests in flight; retries in between: each device's
+    # events still arrive in time order (one request in flight per device), so
+    # Amplitude applies user properties in the right order.
+    if faults:
+        sandbox.fail_next(2, 503)
+        sandbox.fail_next(1, 500, ingest=True)
+    df = events(400, users=4).sample(frac=1, random_state=1)
+    result = send(df, sandbox, max_events_per_request=37)
+    assert result.ingested_count == 400
     got = sandbox.ingested_frame()
     for _, g in got.groupby("user_id", sort=False):
         assert g["time"].is_monotonic_increasing
