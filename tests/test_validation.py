@@ -355,3 +355,22 @@ def test_any_object_frame_validates(rows):
     no_id = [i for i, row in enumerate(rows) if row[0] is None or (isinstance(row[0], float) and row[0] != row[0])]
     assert set(no_id) <= set(r.error_positions.tolist())
     repr(r)
+
+
+def test_large_frames_are_validated_in_slices_with_the_same_answer(monkeypatch):
+    import amp_notebook._validation as v
+    from amp_notebook._mapping import resolve_mapping
+
+    df = pd.DataFrame(
+        {
+            "user_id": [f"user-{i:05d}" if i % 7 else "null" for i in range(50)],
+            "event_type": ["Play" if i % 11 else "" for i in range(50)],
+        },
+        index=[f"r{i}" for i in range(50)],
+    )
+    rm = resolve_mapping(df.columns)
+    whole = v.validate_frame(df, rm)
+    monkeypatch.setattr(v, "CHUNK_ROWS", 8)
+    sliced = v.validate_frame(df, rm)
+    pd.testing.assert_frame_equal(whole.failures, sliced.failures)
+    assert list(whole.error_positions) == list(sliced.error_positions)
