@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -128,10 +129,21 @@ def sort_positions(
     field = rm.get("time")
     if field is None or isinstance(field.source, Const) or not len(pos):
         return pos
-    col = _source_series(df, field).iloc[pos]
-    ms, _ = time_to_ms(col, tz=options.tz, time_unit=options.time_unit)
+    source = _source_series(df, field)
+    # Converted in slices into one float array, so the conversion's temporaries
+    # stay small however large the frame is (an upload must stream).
+    ms = np.empty(len(pos), dtype=np.float64)
+    step = 1_000_000
+    for start in range(0, len(pos), step):
+        part = source.iloc[pos[start : start + step]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # encode() warns about the unit once, not per slice
+            converted, _ = time_to_ms(part, tz=options.tz, time_unit=options.time_unit)
+        ms[start : start + len(part)] = converted.to_numpy(dtype=np.float64)
+    if not np.isnan(ms).any() and bool(np.all(ms[1:] >= ms[:-1])):
+        return pos  # already in time order (the usual export): no sort, no copy
     # numpy sorts NaN last, and a stable sort keeps frame order among equals.
-    return pos[np.argsort(ms.to_numpy(), kind="stable")]
+    return pos[np.argsort(ms, kind="stable")]
 
 
 # --------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ class RowLedger:
 
     def __init__(self, n_rows: int) -> None:
         self.status = np.zeros(n_rows, dtype=np.int8)
-        self.request = np.full(n_rows, -1, dtype=np.int64)
+        self.request = np.full(n_rows, -1, dtype=np.int32)  # request numbers; 4 bytes a row
         # Reasons are few and repeated: store them sparsely, by position.
         self.reason: dict[int, str] = {}
         self.message: dict[int, str] = {}
