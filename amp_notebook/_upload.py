@@ -12,6 +12,7 @@ or by sending only ``result.failed``.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -37,7 +38,7 @@ from ._exceptions import (
 )
 from ._mapping import resolve_mapping
 from ._progress import make_sink
-from ._progress_model import ProgressUpdate
+from ._progress_model import Phase
 from ._result import FAILED, SKIPPED, RowLedger, UploadResult
 from ._retry import RetryPolicy
 from ._runner import run_sync
@@ -188,16 +189,23 @@ async def upload_async(
     uploader = Uploader(settings, ledger, total=total, skipped=len(df) - len(send), sink=sink.update,
                         clock=_clock, rng=_rng)
     started = _clock()
-    final: ProgressUpdate | None = None
+
+    def finish(phase: Phase, reason: str | None = None, message: str = "") -> UploadResult:
+        # Every way out: rows still open say why, the result is kept, the sink closes.
+        global _last_result
+        if reason is not None:
+            ledger.fail_pending(reason, message)
+        result.elapsed_s = _clock() - started
+        result.interrupted = phase == "interrupted"
+        _last_result = result
+        sink.close(uploader.snapshot(phase))
+        return result
+
     try:
         await uploader.run(chunks)
-        final = uploader.snapshot("done")
     except StopUpload as stop:
-        ledger.fail_pending("stopped", f"not sent: the upload stopped ({stop.outcome.error})")
-        result.elapsed_s = _clock() - started
-        _last_result = result
-        sink.close(uploader.snapshot("failed"))
         outcome = stop.outcome
+        finish("failed", "stopped", f"not sent: the upload stopped ({outcome.error})")
         if outcome.invalid_api_key:
             raise InvalidApiKey(
                 "Amplitude says the API key is invalid (the key is not shown); check the "
@@ -206,32 +214,20 @@ async def upload_async(
             ) from None
         raise RequestRejected(
             f"Amplitude refused the request as a whole: {outcome.error}",
-            code=outcome.code, error=outcome.error, missing_field=getattr(outcome, "missing_field", None),
+            code=outcome.code, error=outcome.error, missing_field=outcome.missing_field,
             result=result,
         ) from None
-    except (KeyboardInterrupt, BaseException) as exc:
-        import asyncio
-
-        if not isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
-            ledger.fail_pending("stopped", f"not sent: {type(exc).__name__}")
-            result.elapsed_s = _clock() - started
-            _last_result = result
-            sink.close(uploader.snapshot("failed"))
-            raise
-        ledger.fail_pending("interrupted", "not acknowledged before the interrupt; safe to resend")
-        result.elapsed_s = _clock() - started
-        result.interrupted = True
-        _last_result = result
-        sink.close(uploader.snapshot("interrupted"))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        finish("interrupted", "interrupted", "not acknowledged before the interrupt; safe to resend")
         raise UploadInterrupted(
             f"upload interrupted: {result.ingested_count:,} of {len(df):,} rows acknowledged; "
             "run it again to finish (insert_ids make the resend safe)",
             result=result,
         ) from None
-    result.elapsed_s = _clock() - started
-    _last_result = result
-    sink.close(final)
-    return result
+    except BaseException as exc:
+        finish("failed", "stopped", f"not sent: {type(exc).__name__}")
+        raise
+    return finish("done")
 
 
 def _mark_skipped(ledger: RowLedger, report: Any) -> None:
