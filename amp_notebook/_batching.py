@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -279,13 +280,14 @@ class Scheduler:
     ready heap and a wait heap keyed by ready time).
 
     Memory (issue 7: an upload must stream): what the scheduler holds is bounded
-    by what is pending plus the partitions active within the last window, not by
-    the events seen so far. Sent events are dropped from their partition's queue
-    (:meth:`_Partition.compact`); once idle partitions outnumber the active ones,
-    those that are unpaused and whose send window has fully expired are
-    forgotten, longest expired first (a new one, made if it comes back, allows
-    exactly the same); stale heap entries are pruned once they outnumber the
-    partitions. ``pending_bytes`` lets the caller bound the look-ahead by size.
+    by what is pending plus a small record per partition sent to within the
+    last window, not by the events seen so far. Sent events are dropped from
+    their partition's queue (:meth:`_Partition.compact`); a partition with
+    nothing pending and nothing in flight goes dormant: only its pause and its
+    window's log are kept (~100-150 B instead of ~900 B), and that record is
+    dropped once both are over (a new partition then allows exactly the same);
+    stale heap entries are pruned once they outnumber the partitions.
+    ``pending_bytes`` lets the caller bound the look-ahead by size.
     """
 
     def __init__(
@@ -332,15 +334,20 @@ class Scheduler:
         self._parts: dict[str, _Partition] = {}
         self._ready: list[tuple[int, int, _Partition, int]] = []  # (-pending, tie, part, version)
         self._waiting: list[tuple[float, int, _Partition, int]] = []  # (ready time, tie, part, version)
-        self._pauses: list[tuple[float, int, _Partition]] = []
+        self._pauses: list[tuple[float, int, str]] = []
         self._paused: set[str] = set()
-        # Idle partitions by the time they may be forgotten: (time, tie, part, version).
-        self._idle: list[tuple[float, int, _Partition, int]] = []
+        # Dormant partitions (nothing pending, nothing in flight) keep only what can
+        # still change a decision: (paused_until, t1, n1, t2, n2, ...), their pause and
+        # their window's log (SlidingWindow.log). Dropped once both are over, oldest
+        # first: _dormant_order lists keys as they went dormant (a key may be listed
+        # twice; the record decides).
+        self._dormant: dict[str, tuple[float, ...]] = {}
+        self._dormant_order: deque[str] = deque()
+        self._longest = max(w for _, w in self._rules)
         self._tie = itertools.count()
         self._seq = 0  # arrival numbers
         self._pending = 0
         self._bytes = 0  # payload bytes pending
-        self._active = 0  # partitions not idle (events pending or being taken)
 
     # -- input -------------------------------------------------------------
 
@@ -370,13 +377,12 @@ class Scheduler:
             nbytes = sum(map(len, payloads))
         parts = self._parts
         get = parts.get
-        rules = self._rules
         # One dict lookup and three appends per event: events of a chunk spread over
         # many partitions, so grouping first would cost more than it saves.
         for s, key, payload, p in zip(seqs, keys, payloads, positions, strict=True):
             part = get(key)
             if part is None:
-                part = parts[key] = _Partition(key, SlidingWindow(rules))
+                part = self._wake(key)
             part.seq.append(s)
             part.pay.append(payload)
             part.pos.append(p)
@@ -406,9 +412,9 @@ class Scheduler:
         for key, idx in groups.items():
             part = self._parts.get(key)
             if part is None:
-                # Forgotten while the batch was in flight: its window had expired
-                # (see _forget_idle), so a new partition is the same as the old one.
-                part = self._new_partition(key)
+                # Dormant, or forgotten while the batch was in flight (its window
+                # had expired, so a new partition is the same as the old one).
+                part = self._wake(key)
             idx.sort(key=batch.seqs.__getitem__)
             part.push_front(
                 [batch.seqs[i] for i in idx],
@@ -442,15 +448,18 @@ class Scheduler:
         """Send nothing for these partitions before the given absolute times (a 429)."""
         for key, until in partitions.items():
             part = self._parts.get(key)
-            if part is None:
-                part = self._new_partition(key)
-            if until <= part.paused_until:
+            if until <= self._paused_until(key):
                 continue
-            part.paused_until = until
-            heapq.heappush(self._pauses, (until, next(self._tie), part))
+            if part is None:  # dormant or unknown: its record carries the pause
+                record = self._dormant.get(key, (NEVER_BEFORE,))
+                self._dormant[key] = (until, *record[1:])
+                self._dormant_order.append(key)
+            else:
+                part.paused_until = until
+                if part.state in (_READY, _WAITING):
+                    self._wait(part)
+            heapq.heappush(self._pauses, (until, next(self._tie), key))
             self._paused.add(key)
-            if part.state in (_READY, _WAITING):
-                self._wait(part)
 
     def shrink(self, *, max_body_bytes: int | None = None, max_events: int | None = None) -> None:
         """Lower the limits for the batches built from now on (never raises them).
@@ -478,17 +487,19 @@ class Scheduler:
 
     def partitions(self) -> int:
         """Partitions the scheduler holds state for (pending, paused, or sent to within a window)."""
+        return len(self._parts) + len(self._dormant)
+
+    def live_partitions(self) -> int:
+        """Partitions with events pending or in flight (the others are dormant records)."""
         return len(self._parts)
 
     def paused(self, now: float) -> int:
         """How many partitions are paused at ``now``."""
         pauses = self._pauses
         while pauses and pauses[0][0] <= now:
-            _, _, part = heapq.heappop(pauses)
-            # The partition now under that key (the popped one may have been forgotten).
-            current = self._parts.get(part.key)
-            if current is None or current.paused_until <= now:
-                self._paused.discard(part.key)
+            _, _, key = heapq.heappop(pauses)
+            if self._paused_until(key) <= now:  # not paused again since
+                self._paused.discard(key)
         return len(self._paused)
 
     def ready_at(self, now: float) -> float | None:
@@ -522,7 +533,7 @@ class Scheduler:
 
     def next_batch(self, now: float) -> Batch | None:
         """One request's worth of events that may be sent at ``now``, or None."""
-        self._forget_idle(now)
+        self._forget_dormant(now)
         if not self._pending:
             return None
         room = self._max_events
@@ -618,39 +629,56 @@ class Scheduler:
 
     # -- heaps -----------------------------------------------------------------
 
-    def _new_partition(self, key: str) -> _Partition:
-        part = self._parts[key] = _Partition(key, SlidingWindow(self._rules))
-        self._idle_until(part)  # forgotten again if nothing comes (e.g. made by pause())
+    def _wake(self, key: str) -> _Partition:
+        """The partition for ``key``, live again: rebuilt from its dormant record, or new."""
+        record = self._dormant.pop(key, None)
+        if record is None:
+            window = SlidingWindow(self._rules)
+        else:
+            window = SlidingWindow.from_log(self._rules, record[1:])
+        part = self._parts[key] = _Partition(key, window)
+        if record is not None:
+            part.paused_until = record[0]
         return part
 
-    def _idle_until(self, part: _Partition) -> None:
-        """Book an idle partition to be forgotten once its window and pause are over."""
-        until = max(part.window.expiry(), part.paused_until)
-        heapq.heappush(self._idle, (until, next(self._tie), part, part.version))
-        self._prune()
+    def _paused_until(self, key: str) -> float:
+        part = self._parts.get(key)
+        if part is not None:
+            return part.paused_until
+        record = self._dormant.get(key)
+        return record[0] if record is not None else NEVER_BEFORE
 
-    def _forget_idle(self, now: float) -> None:
-        """Drop the state of partitions idle since their booking, whose window and pause are over.
+    def _sleep(self, part: _Partition) -> None:
+        """A partition with nothing pending and nothing in flight: keep only its record.
 
-        Their state is then the same as a new partition's, so forgetting changes
-        no decision; it keeps memory to the partitions active within a window
-        (hundreds of thousands of devices that each send a few events otherwise
-        cost about 1 KB each until the end).
+        Most devices of a large frame send a few events now and then; a live
+        partition costs ~900 B, its record ~100 B (issue 7: 10 million rows over
+        500,000 devices held 420,000 partitions, 400 MB). The record rebuilds a
+        partition that makes exactly the same decisions (:meth:`_wake`).
         """
-        idle = self._idle
-        parts = self._parts
-        # Only while idle ones outnumber the active ones: a partition that comes
-        # back soon is then usually still there (making them anew costs time), and
-        # memory stays bounded by the look-ahead (active <= pending events).
-        while idle and idle[0][0] <= now and len(parts) > 2 * self._active + 1024:
-            _, _, part, version = heapq.heappop(idle)
-            if version != part.version or parts.get(part.key) is not part:
-                continue  # active again since (booked anew when it goes idle)
-            until = max(part.window.expiry(), part.paused_until)
-            if until > now:  # paused while idle
-                heapq.heappush(idle, (until, next(self._tie), part, version))
-                continue
-            del parts[part.key]
+        del self._parts[part.key]
+        part.version += 1  # its heap entries are stale from now on
+        log = part.window.log()
+        if log or part.paused_until > NEVER_BEFORE:
+            self._dormant[part.key] = (part.paused_until, *log)
+            self._dormant_order.append(part.key)
+
+    def _forget_dormant(self, now: float) -> None:
+        """Drop the records whose pause and window are over: a new partition is then the same.
+
+        In the order they went dormant; one still counting stops the sweep (their
+        ends differ by about a request's round trip), so a record may outlive its
+        window by that much.
+        """
+        order, dormant, longest = self._dormant_order, self._dormant, self._longest
+        while order:
+            record = dormant.get(order[0])
+            if record is not None:
+                ends = record[-2] + longest if len(record) > 1 else NEVER_BEFORE
+                if max(record[0], ends) > now:
+                    break
+                del dormant[order[0]]
+            order.popleft()
 
     def _settle(self, part: _Partition) -> None:
         if part.inflight:
@@ -659,9 +687,7 @@ class Scheduler:
             return
         if part.pending() == 0:
             part.state = _IDLE
-            self._active -= 1
-            part.version += 1
-            self._idle_until(part)
+            self._sleep(part)
         else:
             self._wait(part)
 
@@ -674,8 +700,6 @@ class Scheduler:
 
     def _wait(self, part: _Partition) -> None:
         # Waiting until its ready time, which may already be past: _promote moves it on.
-        if part.state == _IDLE:
-            self._active += 1
         part.version += 1
         part.state = _WAITING
         heapq.heappush(self._waiting, (part.ready_time(), next(self._tie), part, part.version))
@@ -689,11 +713,10 @@ class Scheduler:
         heap for the whole upload. Each partition has at most one live entry, so
         a rebuild at least halves the heaps. In place: callers hold references.
         """
-        if len(self._ready) + len(self._waiting) + len(self._idle) <= 2 * len(self._parts) + 1024:
+        if len(self._ready) + len(self._waiting) <= 2 * len(self._parts) + 1024:
             return
         _keep_live(self._ready)
         _keep_live(self._waiting)
-        _keep_live(self._idle)
 
     def _promote(self, now: float) -> None:
         waiting = self._waiting

@@ -28,7 +28,7 @@ from ._batching import chunk as static_chunks
 from ._batching import envelope_size
 from ._client import ClientSettings, StopUpload, Uploader
 from ._config import Limits, Pacing, hide_key, resolve_api_key, resolve_endpoint, tier_settings
-from ._encoding import EncodeOptions, encode, sort_positions
+from ._encoding import EncodeOptions, encode, position_dtype, send_order
 from ._exceptions import (
     ConfigurationError,
     InvalidApiKey,
@@ -125,15 +125,18 @@ async def upload_async(
         )
 
     ledger = RowLedger(len(df))
+    send: np.ndarray | None = None  # the rows to send; None = all, with nothing allocated per row
     if on_invalid == "skip" and len(report.error_positions):
         _mark_skipped(ledger, report)
-        send = np.setdiff1d(np.arange(len(df)), report.error_positions, assume_unique=True)
-    else:
-        send = np.arange(len(df))
+        keep = np.ones(len(df), dtype=bool)
+        keep[report.error_positions] = False
+        send = np.flatnonzero(keep).astype(position_dtype(len(df)))
+        del keep
 
     options_enc = EncodeOptions(tz=tz, time_unit=time_unit, min_id_length=min_id_length)  # type: ignore[arg-type]
     # Each device's events go in time order (the scheduler keeps arrival order per device).
-    order = sort_positions(df, rm, options_enc, send)
+    order = send_order(df, rm, options_enc, send)
+    total = len(df) if order is None else len(order)
     request_options = {"min_id_length": min_id_length} if min_id_length is not None else None
 
     tiers = tier_settings(tier)
@@ -184,9 +187,8 @@ async def upload_async(
     )
     if timeouts is not None:
         settings = replace(settings, timeout=timeouts)
-    total = len(order)
     sink = make_sink(progress, total=total, label=ep.label)
-    uploader = Uploader(settings, ledger, total=total, skipped=len(df) - len(send), sink=sink.update,
+    uploader = Uploader(settings, ledger, total=total, skipped=len(df) - total, sink=sink.update,
                         clock=_clock, rng=_rng)
     started = _clock()
 

@@ -383,7 +383,7 @@ def test_sent_payloads_are_not_kept() -> None:
     assert [sys.getrefcount(p) for p in payloads] == base
 
 
-def test_idle_partitions_are_forgotten_once_their_window_has_passed() -> None:
+def test_idle_partitions_go_dormant_and_are_forgotten_once_their_window_has_passed() -> None:
     window = 2.0
     s = Scheduler(Limits(max_events=100), Pacing(device_eps=10.0, window_s=window), 100)
     t = 0.0
@@ -393,10 +393,36 @@ def test_idle_partitions_are_forgotten_once_their_window_has_passed() -> None:
             assert len(b)
         t += 1.0
     assert s.pending() == 0
-    # Without forgetting: 3,000. Kept: the active ones twice over plus a fixed allowance.
-    assert s.partitions() <= 1024 + 100
+    # Nothing pending: no live partition; records only for the devices sent to
+    # within the last window (this wave and the one before; without forgetting: 3,000).
+    assert s.live_partitions() == 0
+    assert s.partitions() <= 200
     s.next_batch(t + window)
-    assert s.partitions() <= 1024
+    assert s.partitions() == 0
+
+
+def test_a_dormant_partition_keeps_its_pacing_and_its_pause() -> None:
+    pacing = Pacing(device_eps=1.0, window_s=1.0, safety=1.0)  # 1 event per second
+    s = Scheduler(Limits(max_events=10), pacing, 100, burst_s=None)
+    s.add(_one_chunk([(0, make_payload(0, 5), "dev")]))
+    b = s.next_batch(0.0)
+    assert b is not None and b.positions == [0]
+    assert s.live_partitions() == 0 and s.partitions() == 1  # dormant: its send still counts
+    s.add(_one_chunk([(1, make_payload(1, 5), "dev")]))
+    assert s.next_batch(0.5) is None
+    assert s.ready_at(0.5) == 1.0
+    b = s.next_batch(1.0)
+    assert b is not None and b.positions == [1]
+    # Paused while dormant (a 429 for a request of its that came back late).
+    s.pause({"dev": 5.0})
+    assert s.paused(2.0) == 1
+    s.add(_one_chunk([(2, make_payload(2, 5), "dev")]))
+    assert s.next_batch(4.9) is None and s.ready_at(4.9) == 5.0
+    assert s.paused(5.0) == 0
+    b = s.next_batch(5.0)
+    assert b is not None and b.positions == [2]
+    s.next_batch(6.0)
+    assert s.partitions() == 0
 
 
 def test_forgotten_partition_keeps_its_pacing_and_requeue_works() -> None:

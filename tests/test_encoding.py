@@ -24,6 +24,7 @@ from amp_notebook._encoding import (
     field_values,
     insert_id,
     iter_events,
+    send_order,
     sort_positions,
     time_to_ms,
 )
@@ -355,6 +356,27 @@ def test_sort_positions_by_time_stable_missing_last() -> None:
     assert sort_positions(df, rm, EncodeOptions(time_unit="ms")).tolist() == [2, 5, 0, 3, 1, 4]
     assert sort_positions(df, rm, EncodeOptions(time_unit="ms"), np.array([4, 3, 0])).tolist() == [3, 0, 4]
     assert sort_positions(pd.DataFrame({"user_id": ["b", "a"]}), resolve_mapping(["user_id"]), EncodeOptions()).tolist() == [0, 1]
+
+
+def test_send_order_allocates_nothing_when_rows_are_in_time_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    import amp_notebook._encoding as enc
+
+    monkeypatch.setattr(enc, "_TIME_SLICE", 3)  # several slices, and boundaries between them
+    times = pd.Series(pd.date_range("2026-01-01", periods=10, freq="s"))
+    df = pd.DataFrame({"user_id": "u" * 5, "time": times})
+    rm = resolve_mapping(df.columns)
+    assert send_order(df, rm, EncodeOptions()) is None  # all rows, in frame order
+    given_rows = np.array([1, 4, 7], dtype=np.int32)
+    assert send_order(df, rm, EncodeOptions(), given_rows) is given_rows
+    # Out of order only across a slice boundary (rows 2 and 3), and a missing time.
+    swapped = df.copy()
+    swapped.loc[3, "time"] = times[0]
+    swapped.loc[8, "time"] = pd.NaT
+    order = send_order(swapped, rm, EncodeOptions())
+    assert order is not None and order.dtype == np.int32
+    assert order.tolist() == [0, 3, 1, 2, 4, 5, 6, 7, 9, 8]
+    assert send_order(swapped, rm, EncodeOptions(), np.array([9, 8, 3, 2])).tolist() == [3, 2, 9, 8]
+    assert send_order(swapped, rm, EncodeOptions()).tolist() == sort_positions(swapped, rm, EncodeOptions()).tolist()
 
 
 def test_iter_events_equals_payloads() -> None:

@@ -16,6 +16,8 @@ from collections import defaultdict
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amp_notebook._batching import Batch, Scheduler, envelope_size
 from amp_notebook._config import Limits, Pacing
@@ -98,6 +100,41 @@ def test_sliding_window_two_rules() -> None:
     w.record(3.0, 1)
     assert w.available(4.0) == 0  # the long rule is full now
     assert w.ready_time() == 30.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(st.sampled_from(["record", "refund", "wait"]), st.integers(0, 12), st.floats(0, 3)),
+        max_size=60,
+    ),
+    fold_at=st.integers(0, 60),
+)
+def test_a_window_rebuilt_from_its_log_decides_the_same(ops: list[tuple[str, int, float]], fold_at: int) -> None:
+    # A dormant partition keeps only window.log(); the window rebuilt from it must
+    # allow exactly what the original allows, whatever comes after (issue 7).
+    rules = ((10, 30.0), (3, 1.0))
+    a = SlidingWindow(rules)
+    b = None
+    now = 0.0
+    sent: list[float] = []
+    for i, (op, n, dt) in enumerate([*ops, ("wait", 0, 0.0)]):
+        if i == fold_at:
+            b = SlidingWindow.from_log(rules, a.log())
+        windows = [a] if b is None else [a, b]
+        if op == "wait":
+            now += dt * 10
+        elif op == "record":
+            k = min(n, a.available(now))
+            got = {w.record(now, k) for w in windows}
+            assert len(got) == 1
+            sent.append(now)
+        elif sent:
+            t = sent[n % len(sent)]
+            assert len({w.refund(t, n) for w in windows}) == 1
+        if b is not None:
+            assert a.available(now) == b.available(now)
+            assert max(a.ready_time(), now) == max(b.ready_time(), now)
 
 
 def test_token_bucket_never_more_than_the_limit_in_any_second() -> None:
