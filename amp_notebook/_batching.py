@@ -13,7 +13,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -338,11 +337,11 @@ class Scheduler:
         self._paused: set[str] = set()
         # Dormant partitions (nothing pending, nothing in flight) keep only what can
         # still change a decision: (paused_until, t1, n1, t2, n2, ...), their pause and
-        # their window's log (SlidingWindow.log). Dropped once both are over, oldest
-        # first: _dormant_order lists keys as they went dormant (a key may be listed
-        # twice; the record decides).
+        # their window's log (SlidingWindow.log). Dropped once both are over:
+        # _dormant_ends is a heap of (end, key); an entry whose record has changed
+        # since (woken, or dormant again with a later end) is stale and skipped.
         self._dormant: dict[str, tuple[float, ...]] = {}
-        self._dormant_order: deque[str] = deque()
+        self._dormant_ends: list[tuple[float, str]] = []
         self._longest = max(w for _, w in self._rules)
         self._tie = itertools.count()
         self._seq = 0  # arrival numbers
@@ -452,8 +451,7 @@ class Scheduler:
                 continue
             if part is None:  # dormant or unknown: its record carries the pause
                 record = self._dormant.get(key, (NEVER_BEFORE,))
-                self._dormant[key] = (until, *record[1:])
-                self._dormant_order.append(key)
+                self._keep_dormant(key, (until, *record[1:]))
             else:
                 part.paused_until = until
                 if part.state in (_READY, _WAITING):
@@ -660,25 +658,24 @@ class Scheduler:
         part.version += 1  # its heap entries are stale from now on
         log = part.window.log()
         if log or part.paused_until > NEVER_BEFORE:
-            self._dormant[part.key] = (part.paused_until, *log)
-            self._dormant_order.append(part.key)
+            self._keep_dormant(part.key, (part.paused_until, *log))
+
+    def _record_end(self, record: tuple[float, ...]) -> float:
+        """When a dormant record stops mattering: its pause is over and its last send left every window."""
+        return max(record[0], record[-2] + self._longest) if len(record) > 1 else record[0]
+
+    def _keep_dormant(self, key: str, record: tuple[float, ...]) -> None:
+        self._dormant[key] = record
+        heapq.heappush(self._dormant_ends, (self._record_end(record), key))
 
     def _forget_dormant(self, now: float) -> None:
-        """Drop the records whose pause and window are over: a new partition is then the same.
-
-        In the order they went dormant; one still counting stops the sweep (their
-        ends differ by about a request's round trip), so a record may outlive its
-        window by that much.
-        """
-        order, dormant, longest = self._dormant_order, self._dormant, self._longest
-        while order:
-            record = dormant.get(order[0])
-            if record is not None:
-                ends = record[-2] + longest if len(record) > 1 else NEVER_BEFORE
-                if max(record[0], ends) > now:
-                    break
-                del dormant[order[0]]
-            order.popleft()
+        """Drop the records that are over: a new partition would make the same decisions."""
+        ends, dormant = self._dormant_ends, self._dormant
+        while ends and ends[0][0] <= now:
+            end, key = heapq.heappop(ends)
+            record = dormant.get(key)
+            if record is not None and self._record_end(record) == end:
+                del dormant[key]
 
     def _settle(self, part: _Partition) -> None:
         if part.inflight:

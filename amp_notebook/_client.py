@@ -49,9 +49,12 @@ class ClientSettings:
     transport: httpx.AsyncBaseTransport | None = None
     # Events held by the scheduler at once: enough look-ahead to fill requests
     # with other devices' events while busy devices wait, bounded for memory,
-    # by count and by payload bytes (large events: 200,000 of 5 KB would be 1 GB).
+    # by count, by payload bytes (large events: 200,000 of 5 KB would be 1 GB) and
+    # by devices with events pending (~1 KB of state each: 200,000 events of
+    # 200,000 devices would be 200 MB; 50,000 still fill 25 full requests).
     lookahead: int = 200_000
     lookahead_bytes: int = 64 * 1024 * 1024
+    lookahead_partitions: int = 50_000
 
 
 class StopUpload(Exception):
@@ -200,7 +203,12 @@ class Uploader:
 
     def _refill(self) -> None:
         s, sched = self.settings, self.scheduler
-        while not self._exhausted and sched.pending() < s.lookahead and sched.pending_bytes() < s.lookahead_bytes:
+        while (
+            not self._exhausted
+            and sched.pending() < s.lookahead
+            and sched.pending_bytes() < s.lookahead_bytes
+            and sched.live_partitions() < s.lookahead_partitions
+        ):
             assert self._chunks is not None
             chunk = next(self._chunks, None)
             if chunk is None:

@@ -376,3 +376,34 @@ def test_a_server_that_throttles_forever_ends_as_failed_not_a_hang(sandbox):
     assert result.failed_count == 5
     assert (result.failed["_amplitude_reason"] == "stalled").all()
     assert result.throttled >= 3
+
+
+def test_look_ahead_is_bounded_by_devices_with_events_pending(sandbox):
+    # Every event from another device (the costly case: ~1 KB of state per
+    # device pending): the loop stops reading input at lookahead_partitions.
+    from amp_notebook._client import ClientSettings, Uploader
+    from amp_notebook._config import ApiKey, Limits, resolve_endpoint
+    from amp_notebook._encoding import EncodeOptions, encode
+    from amp_notebook._mapping import resolve_mapping
+    from amp_notebook._result import RowLedger
+
+    df = events(300, users=300)
+    settings = ClientSettings(
+        endpoint=resolve_endpoint("us", "http", sandbox.http_url), api_key=ApiKey(KEY),
+        limits=Limits(max_events=7), retry=FAST, transport=sandbox.transport(),
+        lookahead_partitions=20,
+    )
+    ledger = RowLedger(len(df))
+    uploader = Uploader(settings, ledger, total=len(df))
+    live_before_add: list[int] = []
+    add = uploader.scheduler.add
+
+    def counting_add(chunk):
+        live_before_add.append(uploader.scheduler.live_partitions())
+        return add(chunk)
+
+    uploader.scheduler.add = counting_add  # type: ignore[method-assign]
+    asyncio.run(uploader.run(encode(df, resolve_mapping(df.columns), EncodeOptions(), chunk_rows=4)))
+    assert ledger.count(1) == 300  # INGESTED
+    assert max(live_before_add) < 20 and len(live_before_add) == 75
+    assert uploader.scheduler.partitions() <= 300
