@@ -697,9 +697,15 @@ class Scheduler:
 
     def _wait(self, part: _Partition) -> None:
         # Waiting until its ready time, which may already be past: _promote moves it on.
+        ready_time = part.ready_time()
+        if ready_time == NEVER_BEFORE:
+            # Not paused, budget left (most new devices): ready now, without a
+            # round through the waiting heap.
+            self._make_ready(part)
+            return
         part.version += 1
         part.state = _WAITING
-        heapq.heappush(self._waiting, (part.ready_time(), next(self._tie), part, part.version))
+        heapq.heappush(self._waiting, (ready_time, next(self._tie), part, part.version))
         self._prune()
 
     def _prune(self) -> None:

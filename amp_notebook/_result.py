@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -24,14 +24,20 @@ STATUS_NAMES = ("pending", "ingested", "rejected", "failed", "skipped")
 
 
 class RowLedger:
-    """Per-row status, reason, message and request number, by row position."""
+    """Per-row status, note (reason and message) and request number, by row position.
+
+    Per row: 1 byte of status and 4 of request number; a note id (4 bytes) only
+    once some row has a reason. Notes are interned: every row of a failed
+    10-million-row upload shares one (reason, message) pair instead of holding
+    its own strings (issue 7: a dict per row was ~100 B a row).
+    """
 
     def __init__(self, n_rows: int) -> None:
         self.status = np.zeros(n_rows, dtype=np.int8)
         self.request = np.full(n_rows, -1, dtype=np.int32)  # request numbers; 4 bytes a row
-        # Reasons are few and repeated: store them sparsely, by position.
-        self.reason: dict[int, str] = {}
-        self.message: dict[int, str] = {}
+        self._note: np.ndarray | None = None  # int32 index into _notes, -1 = none; made on first use
+        self._notes: list[tuple[str, str | None]] = []
+        self._note_ids: dict[tuple[str, str | None], int] = {}
         self.server_answers: Counter[str] = Counter()
         self.requests = 0
         self.retries = 0
@@ -42,6 +48,19 @@ class RowLedger:
     def __len__(self) -> int:
         return len(self.status)
 
+    def _note_id(self, reason: str, message: str | None) -> int:
+        key = (reason, message)
+        found = self._note_ids.get(key)
+        if found is None:
+            found = self._note_ids[key] = len(self._notes)
+            self._notes.append(key)
+        return found
+
+    def _notes_array(self) -> np.ndarray:
+        if self._note is None:
+            self._note = np.full(len(self.status), -1, dtype=np.int32)
+        return self._note
+
     def mark(
         self,
         positions: Iterable[int] | np.ndarray,
@@ -50,6 +69,7 @@ class RowLedger:
         message: str | None = None,
         request: int | None = None,
     ) -> None:
+        """Set the status of these rows; with a reason (and message) for them all, else none."""
         idx = np.asarray(positions if isinstance(positions, np.ndarray) else list(positions), dtype=np.int64)
         if idx.size == 0:
             return
@@ -57,19 +77,20 @@ class RowLedger:
         if request is not None:
             self.request[idx] = request
         if reason is not None:
-            for p in idx.tolist():
-                self.reason[p] = reason
-                if message is not None:
-                    self.message[p] = message
+            self._notes_array()[idx] = self._note_id(reason, message)
+        elif self._note is not None:
+            self._note[idx] = -1
 
     def mark_each(
         self, items: Sequence[tuple[int, str, str]], status: int, request: int | None = None
     ) -> None:
         """Rows with their own reasons: (position, reason, message)."""
+        if not items:
+            return
+        notes = self._notes_array()
         for position, reason, message in items:
             self.status[position] = status
-            self.reason[position] = reason
-            self.message[position] = message
+            notes[position] = self._note_id(reason, message)
             if request is not None:
                 self.request[position] = request
 
@@ -82,6 +103,23 @@ class RowLedger:
     def fail_pending(self, reason: str, message: str) -> None:
         """Everything not finished ends as failed with this reason (nothing is dropped)."""
         self.mark(self.positions(PENDING), FAILED, reason, message)
+
+    def note_ids(self, positions: np.ndarray | None = None) -> np.ndarray:
+        """The note id of each row (or of ``positions``): -1 where there is none."""
+        n = len(self.status) if positions is None else len(positions)
+        if self._note is None:
+            return np.full(n, -1, dtype=np.int32)
+        return self._note if positions is None else self._note[positions]
+
+    def note_table(self, default: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """Reasons and messages by ``note id + 1`` (index 0: no note -> ``default``), as object arrays."""
+        reasons = np.empty(len(self._notes) + 1, dtype=object)
+        messages = np.empty(len(self._notes) + 1, dtype=object)
+        reasons[0] = messages[0] = default
+        for k, (r, m) in enumerate(self._notes, start=1):
+            reasons[k] = r
+            messages[k] = m if m is not None else default
+        return reasons, messages
 
 
 @dataclass
@@ -171,16 +209,12 @@ class UploadResult:
         names = np.asarray(STATUS_NAMES, dtype=object)[ledger.status]
         if self.dry_run:
             names = np.where(ledger.status == PENDING, "would send", names)
-        reason = np.full(len(ledger), None, dtype=object)
-        message = np.full(len(ledger), None, dtype=object)
-        for p, r in ledger.reason.items():
-            reason[p] = r
-        for p, m in ledger.message.items():
-            message[p] = m
+        reasons, messages = ledger.note_table(None)
+        codes = ledger.note_ids() + 1
         request = pd.array(np.where(ledger.request >= 0, ledger.request, 0), dtype="Int64")
         request[ledger.request < 0] = pd.NA
         rows: pd.DataFrame = pd.DataFrame(
-            {"status": names, "reason": reason, "message": message, "request": request},
+            {"status": names, "reason": reasons[codes], "message": messages[codes], "request": request},
             index=self.frame.index,
         )
         return rows
@@ -188,11 +222,11 @@ class UploadResult:
     def _with_reasons(self, status: int) -> pd.DataFrame:
         positions = self.ledger.positions(status)
         part: pd.DataFrame = self.frame.iloc[positions].copy()
-        reasons = [self.ledger.reason.get(int(p), "") for p in positions]
-        messages = [self.ledger.message.get(int(p), "") for p in positions]
+        reasons, messages = self.ledger.note_table("")
+        codes = self.ledger.note_ids(positions) + 1
         # Named so they cannot collide with the user's columns.
-        part["_amplitude_reason"] = reasons
-        part["_amplitude_message"] = messages
+        part["_amplitude_reason"] = reasons[codes].tolist()
+        part["_amplitude_message"] = messages[codes].tolist()
         return part
 
     @property
@@ -211,16 +245,29 @@ class UploadResult:
         return self._with_reasons(SKIPPED)
 
     def reasons(self) -> pd.DataFrame:
-        """Counts of reasons for rows that were not ingested, with example rows."""
-        rows: dict[tuple[str, str], list[Any]] = {}
-        index = self.frame.index
-        for p in np.flatnonzero(np.isin(self.ledger.status, (REJECTED, FAILED, SKIPPED))).tolist():
-            key = (STATUS_NAMES[self.ledger.status[p]], self.ledger.reason.get(p, ""))
-            rows.setdefault(key, []).append(index[p])
-        records = [
-            {"status": s, "reason": r, "rows": len(v), "examples": ", ".join(map(str, v[:3]))}
-            for (s, r), v in sorted(rows.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-        ]
+        """Counts of reasons for rows that were not ingested, with example rows (the first three)."""
+        ledger = self.ledger
+        positions = np.flatnonzero(np.isin(ledger.status, (REJECTED, FAILED, SKIPPED)))
+        records: list[dict[str, object]] = []
+        if len(positions):
+            reasons, _ = ledger.note_table("")
+            # Grouped by (status, reason text): several notes may share a reason.
+            groups = pd.DataFrame(
+                {
+                    "status": np.asarray(STATUS_NAMES, dtype=object)[ledger.status[positions]],
+                    "reason": reasons[ledger.note_ids(positions) + 1],
+                    "position": positions,
+                }
+            ).groupby(["status", "reason"], sort=True, dropna=False)["position"]
+            index = self.frame.index
+            for (status, reason), group in groups:
+                first = group.to_numpy()[:3]
+                records.append(
+                    {"status": status, "reason": reason, "rows": len(group),
+                     "examples": ", ".join(map(str, index[first]))}
+                )
+            # Most rows first; a stable sort keeps ties in (status, reason) order.
+            records.sort(key=lambda rec: -cast("int", rec["rows"]))
         table: pd.DataFrame = pd.DataFrame(records, columns=["status", "reason", "rows", "examples"])
         return table
 
