@@ -174,7 +174,8 @@ class _Partition:
     """
 
     __slots__ = (
-        "head", "inflight", "key", "paused_until", "pay", "pos", "prio", "seq", "state", "version", "window",
+        "head", "inflight", "key", "listed", "paused_until", "pay", "pos", "prio", "seq", "state", "version",
+        "window",
     )
 
     def __init__(self, key: str, window: SlidingWindow) -> None:
@@ -189,6 +190,7 @@ class _Partition:
         self.version = 0
         self.prio = 0  # pending count when last pushed on the ready heap
         self.inflight = 0  # batches taken from this partition and not yet done()
+        self.listed = False  # an entry for its key is in Scheduler._dormant_ends
 
     def pending(self) -> int:
         return len(self.seq) - self.head
@@ -338,8 +340,9 @@ class Scheduler:
         # Dormant partitions (nothing pending, nothing in flight) keep only what can
         # still change a decision: (paused_until, t1, n1, t2, n2, ...), their pause and
         # their window's log (SlidingWindow.log). Dropped once both are over:
-        # _dormant_ends is a heap of (end, key); an entry whose record has changed
-        # since (woken, or dormant again with a later end) is stale and skipped.
+        # _dormant_ends is a heap of (end, key), one entry per key (every record has
+        # one; a woken partition keeps its entry, ``listed``, for when it sleeps
+        # again); an entry found early is pushed again with its record's new end.
         self._dormant: dict[str, tuple[float, ...]] = {}
         self._dormant_ends: list[tuple[float, str]] = []
         self._longest = max(w for _, w in self._rules)
@@ -450,8 +453,8 @@ class Scheduler:
             if until <= self._paused_until(key):
                 continue
             if part is None:  # dormant or unknown: its record carries the pause
-                record = self._dormant.get(key, (NEVER_BEFORE,))
-                self._keep_dormant(key, (until, *record[1:]))
+                record = self._dormant.get(key)
+                self._keep_dormant(key, (until, *(record or (NEVER_BEFORE,))[1:]), listed=record is not None)
             else:
                 part.paused_until = until
                 if part.state in (_READY, _WAITING):
@@ -637,6 +640,7 @@ class Scheduler:
         part = self._parts[key] = _Partition(key, window)
         if record is not None:
             part.paused_until = record[0]
+            part.listed = True  # the record's entry stays in the heap
         return part
 
     def _paused_until(self, key: str) -> float:
@@ -658,24 +662,37 @@ class Scheduler:
         part.version += 1  # its heap entries are stale from now on
         log = part.window.log()
         if log or part.paused_until > NEVER_BEFORE:
-            self._keep_dormant(part.key, (part.paused_until, *log))
+            self._keep_dormant(part.key, (part.paused_until, *log), listed=part.listed)
 
     def _record_end(self, record: tuple[float, ...]) -> float:
         """When a dormant record stops mattering: its pause is over and its last send left every window."""
         return max(record[0], record[-2] + self._longest) if len(record) > 1 else record[0]
 
-    def _keep_dormant(self, key: str, record: tuple[float, ...]) -> None:
+    def _keep_dormant(self, key: str, record: tuple[float, ...], *, listed: bool) -> None:
         self._dormant[key] = record
-        heapq.heappush(self._dormant_ends, (self._record_end(record), key))
+        if not listed:
+            heapq.heappush(self._dormant_ends, (self._record_end(record), key))
 
     def _forget_dormant(self, now: float) -> None:
-        """Drop the records that are over: a new partition would make the same decisions."""
+        """Drop the records that are over: a new partition would make the same decisions.
+
+        One heap entry per key, not one per time a key went dormant (a device that
+        sleeps and wakes every few seconds would leave an entry each time).
+        """
         ends, dormant = self._dormant_ends, self._dormant
         while ends and ends[0][0] <= now:
-            end, key = heapq.heappop(ends)
+            _, key = heapq.heappop(ends)
             record = dormant.get(key)
-            if record is not None and self._record_end(record) == end:
+            if record is None:  # live again (or nothing to keep): it has no entry now
+                part = self._parts.get(key)
+                if part is not None:
+                    part.listed = False
+                continue
+            end = self._record_end(record)
+            if end <= now:
                 del dormant[key]
+            else:  # slept again (or paused) since: later
+                heapq.heappush(ends, (end, key))
 
     def _settle(self, part: _Partition) -> None:
         if part.inflight:

@@ -6,10 +6,12 @@
 
 Each size runs in a fresh process of its own (so one size's freed memory cannot
 hide the next one's), uploading to a sandbox in yet another process
-(``python -m amp_notebook.sandbox``, no faults; it keeps no events). Pacing is
-off (device and project rates out of reach). The frames have ``rows // 20``
-devices spread at random: 500,000 devices at 10M rows, the costly case for the
-device scheduler (few events per device, each device's events far apart).
+(``python -m amp_notebook.sandbox``, no faults, no throttling; it keeps no
+events). The client paces as it does for users (HTTP V2: 30 events/s per device
+over 30 s), so it remembers every device it sent to within the last 30 s. The
+frames have ``rows // 20`` devices spread at random: 500,000 devices at 10M
+rows, the costly case for the device scheduler (few events per device, each
+device's events far apart).
 
 RSS is sampled from /proc/self/statm every 5 ms by a background thread. Printed
 per size: the frame's size (``memory_usage(deep=True)``), RSS before the upload
@@ -68,7 +70,6 @@ def measure(rows: int, dry_run: bool, concurrency: int) -> dict[str, object]:
 
     import amp_notebook as amp
     from amp_notebook import RetryPolicy
-    from amp_notebook._config import Pacing
 
     server = None
     endpoint = None
@@ -90,8 +91,7 @@ def measure(rows: int, dry_run: bool, concurrency: int) -> dict[str, object]:
         started = time.perf_counter()
         result = amp.upload(
             df, api_key="memory-key-00000", endpoint=endpoint, dry_run=dry_run, progress=False,
-            concurrency=concurrency, pacing=Pacing(device_eps=1e9, window_s=1.0),
-            retry=RetryPolicy.fast(),
+            concurrency=concurrency, retry=RetryPolicy.fast(),
         )
         elapsed = time.perf_counter() - started
         peak = sampler.stop()

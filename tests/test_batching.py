@@ -425,6 +425,21 @@ def test_a_dormant_partition_keeps_its_pacing_and_its_pause() -> None:
     assert s.partitions() == 0
 
 
+def test_a_device_that_sleeps_and_wakes_often_keeps_one_record() -> None:
+    s = Scheduler(Limits(max_events=10), Pacing(device_eps=1000.0, window_s=30.0), 100, hold_in_flight=True)
+    t = 0.0
+    for i in range(500):
+        s.add(_one_chunk([(i, make_payload(i, 5), "dev")]))
+        b = s.next_batch(t)
+        assert b is not None and b.positions == [i]
+        s.done(b)
+        t += 0.01
+    # One record and one entry to drop it by, not one per time it went dormant.
+    assert s.partitions() == 1 and len(s._dormant) == 1 and len(s._dormant_ends) == 1
+    s.next_batch(t + 31.0)
+    assert s.partitions() == 0 and not s._dormant_ends
+
+
 def test_forgotten_partition_keeps_its_pacing_and_requeue_works() -> None:
     # One device with 1 event per window at most: forgetting must not let it send two.
     pacing = Pacing(device_eps=1.0, window_s=1.0, safety=1.0)
