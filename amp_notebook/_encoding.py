@@ -24,6 +24,11 @@ Choices (documented for users):
   with a ``Z`` so that string comparison still orders them; sub-seconds only when
   present; ``datetime.date`` as ``2026-11-26``. Decimals become floats; sets become
   sorted lists (set order is not stable across processes, insert_id must be).
+- Whole floats in properties go out as ints (``593.0`` -> ``593``; JSON has one
+  number type): an int column read back with a gap is float64, and the same rows
+  must keep the same insert_ids (a re-upload is then deduplicated). Only below
+  2**53, where every whole float is an exact integer. Float-typed keys (``price``,
+  ``revenue``, ...) stay floats.
 - String keys (ids, event_type, ...) get ``str()``; integral floats there lose the
   ``.0`` (an id column with gaps is float64 in pandas: 12345.0 -> "12345").
   Integer keys take ints and integral floats; anything else is dropped (the

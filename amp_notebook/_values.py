@@ -62,7 +62,7 @@ def _clean(v: object, depth: int = 0) -> Any:
     if t is int:
         return v if _INT64[0] <= v <= _INT64[1] else str(v)  # type: ignore[operator]
     if t is float:
-        return v if math.isfinite(v) else _MISSING  # type: ignore[arg-type]
+        return _number(v)  # type: ignore[arg-type]
     if _is_missing(v):
         return _MISSING
     if isinstance(v, np.generic):
@@ -76,7 +76,7 @@ def _clean(v: object, depth: int = 0) -> Any:
     if isinstance(v, _dt.timedelta):
         return pd.Timedelta(v).isoformat()
     if isinstance(v, Decimal):
-        return float(v) if v.is_finite() else _MISSING
+        return _number(float(v)) if v.is_finite() else _MISSING
     if isinstance(v, (bool, int, float, str)):  # subclasses (IntEnum, str enums)
         return _clean_subclass(v, depth)
     if depth > 100:  # a cycle or absurd nesting: the validator reports depth > 40
@@ -105,6 +105,19 @@ def _clean(v: object, depth: int = 0) -> Any:
         except (TypeError, ValueError):
             return str(v)
     return str(v)
+
+
+# Whole floats below 2**53 are sent as ints (593.0 -> 593): JSON has one number type,
+# and the same value must give the same insert_id whether a column is int64, Int64
+# or float64 (an int column with a gap is float64 after read_csv). Larger whole
+# floats stay floats: not every one of them is an exact integer.
+_EXACT = 2.0**53
+
+
+def _number(v: float) -> Any:
+    if not math.isfinite(v):
+        return _MISSING
+    return int(v) if v.is_integer() and -_EXACT < v < _EXACT else v
 
 
 def _clean_subclass(v: bool | int | float | str, depth: int) -> Any:
@@ -276,6 +289,17 @@ def _integral(arr: np.ndarray) -> tuple[list[Any], bool]:
     return _with_mask(np.where(ok, arr, 0).astype("int64").tolist(), ~ok)
 
 
+def _whole_as_int(arr: np.ndarray, finite: np.ndarray) -> tuple[list[Any], bool]:
+    """float64 property values: whole ones below 2**53 as ints (see _number), missing for NaN/inf."""
+    out = arr.tolist()
+    with np.errstate(invalid="ignore"):
+        whole = finite & (np.abs(arr) < _EXACT) & (arr == np.trunc(arr))
+    if whole.any():
+        ints = np.where(whole, arr, 0).astype(np.int64).tolist()
+        out = [i if w else f for i, f, w in zip(ints, out, whole.tolist(), strict=True)]
+    return _with_mask(out, ~finite)
+
+
 def _values(values: pd.Series, kind: str, options: EncodeOptions) -> tuple[list[Any], bool]:
     """(values, maybe_missing): maybe_missing is False only when no value is None."""
     dtype = values.dtype
@@ -307,7 +331,10 @@ def _values(values: pd.Series, kind: str, options: EncodeOptions) -> tuple[list[
         arr = values.to_numpy(dtype="float64", na_value=np.nan)
         if kind == "integer":
             return _integral(arr)
-        return _with_mask(arr.tolist(), ~np.isfinite(arr))
+        finite = np.isfinite(arr)
+        if kind == "float":  # typed keys (price, revenue, ...): floats, as the reference types them
+            return _with_mask(arr.tolist(), ~finite)
+        return _whole_as_int(arr, finite)
     if ptypes.is_object_dtype(dtype):
         if ptypes.infer_dtype(values, skipna=True) in _PLAIN.get(kind, ()):
             return _with_mask(values.tolist(), missing)

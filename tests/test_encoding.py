@@ -456,3 +456,41 @@ def test_encode_options_are_checked() -> None:
         EncodeOptions(tz="Mars/Olympus")
     with pytest.raises(ConfigurationError, match="time_unit"):
         EncodeOptions(time_unit="minutes")  # type: ignore[arg-type]
+
+
+def test_whole_floats_in_properties_go_out_as_ints_so_insert_ids_match_across_dtypes() -> None:
+    # The same rows as int64, nullable Int64 and float64 (an int column that had a
+    # gap, as read_csv gives it): the same events, the same insert_ids.
+    base = {"user_id": ["user-1", "user-2", "user-3"], "event_type": "E", "time": [1_000, 2_000, 3_000]}
+    as_int = pd.DataFrame({**base, "event_properties.amount": [593, 7, 0]})
+    as_nullable = pd.DataFrame({**base, "event_properties.amount": pd.array([593, 7, 0], dtype="Int64")})
+    as_float = pd.DataFrame({**base, "event_properties.amount": [593.0, 7.0, -0.0]})
+    opts = EncodeOptions(time_unit="ms")
+    payloads = [
+        [p for c in encode(df, resolve_mapping(df.columns), opts) for p in c.payloads]
+        for df in (as_int, as_nullable, as_float)
+    ]
+    assert payloads[0] == payloads[1] == payloads[2]
+    assert b'"amount":593}' in payloads[2][0] or b'"amount":593,' in payloads[2][0]
+    assert strict_loads(payloads[2][2])["event_properties"]["amount"] == 0
+
+
+def test_fractional_huge_and_typed_floats_stay_floats() -> None:
+    df = pd.DataFrame(
+        {
+            "user_id": ["user-1"] * 4,
+            "event_type": "E",
+            "event_properties.x": [2.5, 2.0**60, 1e300, 12.0],
+            "event_properties.nested": [{"a": 5.0, "b": [1.0, 1.5]}, {"d": Decimal("4")}, None, {"n": float("nan")}],
+            "price": [3.0, 1.0, 2.0, 4.0],
+        }
+    )
+    events = [strict_loads(p) for c in encode(df, resolve_mapping(df.columns)) for p in c.payloads]
+    x = [e["event_properties"].get("x") for e in events]
+    assert x[0] == 2.5 and isinstance(x[1], float) and isinstance(x[2], float)
+    assert x[3] == 12 and isinstance(x[3], int)
+    assert events[0]["event_properties"]["nested"] == {"a": 5, "b": [1, 1.5]}
+    assert isinstance(events[0]["event_properties"]["nested"]["a"], int)
+    assert events[1]["event_properties"]["nested"] == {"d": 4}
+    assert "nested" not in events[3]["event_properties"]  # {"n": NaN} is empty once NaN is dropped
+    assert all(isinstance(e["price"], float) for e in events)  # a float-typed key (reference)
