@@ -153,8 +153,8 @@ class SlidingWindow:
         j = len(times) - 1
         while j >= 0 and times[j] > sent_at:
             j -= 1
-        if j < 0 or times[j] != sent_at:
-            return 0
+        if j < 0 or times[j] != sent_at or j < min(self._start):
+            return 0  # no such send, or it has left every window already
         d = min(n, self._counts[j])
         self._counts[j] -= d
         for i, start in enumerate(self._start):
