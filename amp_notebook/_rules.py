@@ -79,6 +79,7 @@ class Reason(str, Enum):
     PLAN_INVALID = "plan_invalid"
     NOT_A_BOOLEAN = "not_a_boolean"
     NOT_AN_OBJECT = "not_an_object"
+    DUPLICATE_EVENT = "duplicate_event"
 
     def __str__(self) -> str:
         return self.value
@@ -123,6 +124,7 @@ RULES: dict[Reason, Rule] = {
         Rule(Reason.PLAN_INVALID, _E, _KEYS, "plan holds only branch, source, version strings"),
         Rule(Reason.NOT_A_BOOLEAN, _E, _KEYS, "$skip_user_properties_sync is a boolean"),
         Rule(Reason.NOT_AN_OBJECT, _E, _KEYS, "a whole properties/groups/plan value is an object"),
+        Rule(Reason.DUPLICATE_EVENT, _W, _KEYS, "events with the same insert_id (and device/user): Amplitude keeps one"),
     )
 }
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import _rules as R
+from ._duplicates import duplicate_rows
 from ._exceptions import ConfigurationError
 from ._keys import (
     EVENT_KEYS,
@@ -771,4 +772,46 @@ def validate_frame(
             part.index = part.index + start  # positions in the whole frame
             parts.append(part)
         failures = pd.concat(parts) if parts else empty_failures()
+    later, first = duplicate_rows(df, rm)  # across the whole frame, not per slice
+    if len(later):
+        failures = pd.concat([failures, _duplicate_failures(df, rm, later, first)]).sort_index(kind="stable")
     return ValidationReport(df, failures, columns=rm.columns())
+
+
+def _duplicate_failures(df: pd.DataFrame, rm: ResolvedMapping, later: np.ndarray, first: np.ndarray) -> pd.DataFrame:
+    """Reference, "Event keys" -> insert_id: one warning per row that repeats an earlier row's event."""
+    index = df.index.to_flat_index() if isinstance(df.index, pd.MultiIndex) else df.index
+    rows, firsts = index.take(later), index.take(first).tolist()
+    iid = rm.get("insert_id")
+    values = np.full(len(later), None, dtype=object)
+    if iid is not None and not isinstance(iid.source, Const):
+        values = _source(df, iid).values.take(later).to_numpy(dtype=object)
+    has_id = ~pd.isna(values)
+    # A row with its own insert_id points at that column; one whose id is made from
+    # its content (or a constant id) is about the whole row.
+    columns = [iid.source if h and iid is not None else None for h in has_id.tolist()]
+    constant = iid is not None and isinstance(iid.source, Const)
+    messages = [
+        f"same insert_id as row {f!r} for the same device/user: Amplitude keeps only the first of them"
+        if h
+        else f"same insert_id as row {f!r} (a constant): Amplitude keeps one event per device/user"
+        if constant
+        else f"same event as row {f!r} (every mapped value equal): both get the same insert_id and "
+        "Amplitude keeps one; map an insert_id column if both really happened"
+        for f, h in zip(firsts, has_id.tolist(), strict=True)
+    ]
+    out = pd.DataFrame(
+        {
+            "row": pd.Series(rows, dtype=object),
+            "column": pd.Series(columns, dtype=object),
+            "key": "insert_id",
+            "severity": _WARN,
+            "reason": Reason.DUPLICATE_EVENT.value,
+            "message": messages,
+            "value": pd.Series(_shorten_values(values), dtype=object),
+        }
+    )
+    for name in ("key", "severity", "reason", "message"):
+        out[name] = out[name].astype(str)
+    out.index = pd.Index(later, name="position")
+    return cast(pd.DataFrame, out)

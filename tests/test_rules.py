@@ -204,7 +204,8 @@ def test_time_forms_that_read_as_ms():
             ]
         }
     )
-    assert problems(r) == []
+    # No time problem; rows 2 and 3 are one instant, so one event twice (see below).
+    assert problems(r) == [(3, "insert_id", "duplicate_event", "warning")]
 
 
 def test_unparseable_time_is_an_error():
@@ -427,3 +428,48 @@ def test_constant_id_combines_per_row():
         (0, "user_id", "id_too_short", "warning"),
         (1, "user_id", "id_too_short", "error"),
     ]
+
+
+# -- duplicates (Event keys -> insert_id: Amplitude keeps one event per insert_id and device/user)
+
+
+def test_identical_rows_are_one_event_to_amplitude():
+    r = run({"event_properties.amount": [5, 5, 6, 5], "user_id": ["user-1", "user-1", "user-1", "user-2"]})
+    assert problems(r) == [(1, "insert_id", "duplicate_event", "warning")]
+    f = r.failures.loc[1]
+    assert "same event as row 0" in f["message"] and "insert_id column" in f["message"]
+    assert pd.isna(f["column"])  # the whole row, no one column
+
+
+def test_rows_with_the_same_insert_id_and_device_are_one_event():
+    r = run(
+        {
+            "insert_id": ["a-1", "a-1", "a-1", None, None, "b-2"],
+            "user_id": ["user-1", "user-1", "user-2", "user-1", "user-1", "user-1"],
+            "event_properties.amount": [1, 2, 3, 4, 4, 5],  # content differs: the insert_id decides
+        }
+    )
+    # Row 1 repeats row 0's id for the same user; row 2 is another user; rows 3 and 4
+    # have no id, so theirs comes from their content, which is the same.
+    assert hit_rows(r, Reason.DUPLICATE_EVENT) == [1, 4]
+    f = r.failures.loc[1]
+    assert f["column"] == "insert_id" and f["value"] == "a-1" and "same insert_id as row 0" in f["message"]
+    assert pd.isna(r.failures.loc[4]["column"]) and "same event as row 3" in r.failures.loc[4]["message"]
+
+
+def test_a_constant_insert_id_makes_every_later_row_a_duplicate():
+    r = run({"event_properties.amount": [1, 2, 3], "insert_id": Const("same")})
+    assert hit_rows(r, Reason.DUPLICATE_EVENT) == [1, 2]
+    assert "(a constant)" in r.failures.loc[2]["message"]
+
+
+def test_duplicates_are_found_across_slices_and_in_unhashable_cells(monkeypatch):
+    import amp_notebook._duplicates as dup
+    import amp_notebook._validation as val
+
+    monkeypatch.setattr(dup, "SLICE_ROWS", 2)
+    monkeypatch.setattr(val, "CHUNK_ROWS", 2)
+    r = run({"event_properties.tags": [["a", "b"], ["c"], {"k": 1}, ["a", "b"], {"k": 1}]})
+    assert hit_rows(r, Reason.DUPLICATE_EVENT) == [3, 4]
+    messages = r.failures[r.failures["reason"] == "duplicate_event"]["message"].tolist()
+    assert "row 0" in messages[0] and "row 2" in messages[1]

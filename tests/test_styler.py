@@ -124,7 +124,7 @@ def test_fixed_uuid_renders_identically(report, frame):
 
 
 def test_cap_and_more_caption():
-    df = pd.DataFrame({"uid": ["abc"] * 150 + ["user-0001"] * 10, "name": ["Click"] * 160})
+    df = pd.DataFrame({"uid": [f"a{i}" for i in range(150)] + [f"user-{i:04d}" for i in range(10)], "name": ["Click"] * 160})
     r = validate_frame(df, rm_of(user_id="uid", event_type="name"), OPTS)
     styler = r.style(max_rows=100)
     assert len(styler.data) == 100
