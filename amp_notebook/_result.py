@@ -193,6 +193,28 @@ class UploadResult:
             return self.skipped_count == 0
         return self.ingested_count == self.total
 
+    @property
+    def duplicate_count(self) -> int:
+        """Rows sent (or, in a dry run, to be sent) that repeat an earlier row's insert_id.
+
+        Amplitude accepts them and keeps one event of each (validation's
+        ``duplicate_event`` warning says which rows): counted as ingested, stored once.
+        """
+        if self.validation is None:
+            return 0
+        failures = self.validation.failures
+        positions = failures.index[(failures["reason"] == "duplicate_event").to_numpy()].to_numpy()
+        sent = PENDING if self.dry_run else INGESTED
+        return int(np.count_nonzero(self.ledger.status[positions] == sent))
+
+    def duplicates_line(self) -> str | None:
+        n = self.duplicate_count
+        if not n:
+            return None
+        verb = "would repeat" if self.dry_run else "repeats" if n == 1 else "repeat"
+        return (f"{n:,} of the rows sent {verb} an earlier row's insert_id: Amplitude keeps one of each "
+                "(duplicate_event in .validation)")
+
     def counts(self) -> dict[str, int]:
         return {
             "rows": self.total,
@@ -297,6 +319,9 @@ class UploadResult:
                 lines.append(
                     f"  {self.elapsed_s:.2f} s, {self.events_per_second:,.0f} events/s"
                 )
+        duplicates = self.duplicates_line()
+        if duplicates:
+            lines.append(f"  {duplicates}")
         reasons = self.reasons()
         if len(reasons):
             lines.append("  reasons:")

@@ -53,6 +53,9 @@ def render_result_html(result: UploadResult) -> str:
             f"{result.retries:,} · 429s {result.throttled:,} · {result.elapsed_s:.2f} s · "
             f"{result.events_per_second:,.0f} events/s</div>"
         )
+    duplicates = result.duplicates_line()
+    if duplicates:
+        parts.append(f'<div style="font-size:.9em;color:#9a6700">{escape(duplicates)}</div>')
     reasons = result.reasons()
     if len(reasons):
         rows = "".join(

@@ -407,3 +407,18 @@ def test_look_ahead_is_bounded_by_devices_with_events_pending(sandbox):
     assert ledger.count(1) == 300  # INGESTED
     assert max(live_before_add) < 20 and len(live_before_add) == 75
     assert uploader.scheduler.partitions() <= 300
+
+
+def test_rows_that_repeat_an_insert_id_are_counted_and_stored_once(sandbox):
+    df = events(5)
+    df = pd.concat([df, df.iloc[[1]]])  # the second row again, under another label
+    df.index = pd.RangeIndex(len(df))
+    result = send(df, sandbox)
+    assert result.ingested_count == 6  # the server accepts every event...
+    assert len(sandbox.ingested_frame()) == 5  # ...and keeps one per insert_id
+    assert result.duplicate_count == 1
+    assert "1 of the rows sent repeats an earlier row's insert_id" in repr(result)
+    assert "Amplitude keeps one of each" in result._repr_html_()
+    dry = df.amplitude.upload(dry_run=True, progress=False)
+    assert dry.duplicate_count == 1 and "would repeat" in repr(dry)
+    assert send(events(3), sandbox).duplicate_count == 0
