@@ -285,7 +285,7 @@ class Scheduler:
     last window, not by the events seen so far. Sent events are dropped from
     their partition's queue (:meth:`_Partition.compact`); a partition with
     nothing pending and nothing in flight goes dormant: only its pause and its
-    window's log are kept (~100-150 B instead of ~900 B), and that record is
+    window's log are kept (~150 B and its key, instead of ~900 B); that record is
     dropped once both are over (a new partition then allows exactly the same);
     stale heap entries are pruned once they outnumber the partitions.
     ``pending_bytes`` lets the caller bound the look-ahead by size.
@@ -654,7 +654,7 @@ class Scheduler:
         """A partition with nothing pending and nothing in flight: keep only its record.
 
         Most devices of a large frame send a few events now and then; a live
-        partition costs ~900 B, its record ~100 B (issue 7: 10 million rows over
+        partition costs ~900 B, its record ~150 B (issue 7: 10 million rows over
         500,000 devices held 420,000 partitions, 400 MB). The record rebuilds a
         partition that makes exactly the same decisions (:meth:`_wake`).
         """

@@ -166,7 +166,7 @@ class SlidingWindow:
         """The sends that may still count, flattened: ``(t1, n1, t2, n2, ...)``, oldest first.
 
         What a dormant partition keeps instead of the whole window object (issue 7:
-        hundreds of thousands of devices that each sent a few events cost ~100 B
+        hundreds of thousands of devices that each sent a few events cost ~150 B
         each this way instead of ~900 B). :meth:`from_log` rebuilds a window that
         makes exactly the same decisions. Refunded (zero) entries are left out.
         """
