@@ -21,18 +21,11 @@ from collections.abc import Hashable
 import numpy as np
 import pandas as pd
 
-from ._mapping import Const, ResolvedMapping
+from ._mapping import Const, ResolvedMapping, first_column
 
 __all__ = ["duplicate_rows"]
 
 SLICE_ROWS = 500_000
-
-
-def _column(df: pd.DataFrame, label: Hashable) -> pd.Series:
-    loc = df.columns.get_loc(label)
-    if not isinstance(loc, int):  # a duplicated label: the encoder reads the first one
-        loc = int(np.flatnonzero(np.asarray(pd.Series(df.columns) == label))[0])
-    return df.iloc[:, loc]
 
 
 def _hash(part: pd.DataFrame) -> np.ndarray:
@@ -47,7 +40,7 @@ def _hash(part: pd.DataFrame) -> np.ndarray:
 
 def _row_hashes(df: pd.DataFrame, labels: list[Hashable]) -> np.ndarray:
     """One 64-bit hash per row over these columns, computed a slice at a time."""
-    columns = [_column(df, label) for label in dict.fromkeys(labels)]  # a column mapped twice counts once
+    columns = [first_column(df, label) for label in dict.fromkeys(labels)]  # a column mapped twice counts once
     hashes = np.empty(len(df), dtype=np.uint64)
     for start in range(0, len(df), SLICE_ROWS):
         # A frame of the slice only: a frame of whole columns could copy them all.
@@ -96,7 +89,7 @@ def duplicate_rows(df: pd.DataFrame, rm: ResolvedMapping) -> tuple[np.ndarray, n
     if iid is None:
         later, first = _repeats(_row_hashes(df, content), None)
     else:
-        has_id = _column(df, iid.source).notna().to_numpy()
+        has_id = first_column(df, iid.source).notna().to_numpy()
         by_id = [iid.source] + [
             f.source for f in rm.fields if f.key in ("device_id", "user_id") and not isinstance(f.source, Const)
         ]

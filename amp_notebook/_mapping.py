@@ -36,6 +36,7 @@ import difflib
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ._exceptions import MappingError
@@ -53,6 +54,14 @@ class Const:
 
     def __repr__(self) -> str:
         return f"const({self.value!r})"
+
+
+def first_column(df: pd.DataFrame, label: Hashable) -> pd.Series:
+    """The column ``label`` of ``df``; with a duplicated label, the first of them."""
+    loc = df.columns.get_loc(label)
+    if not isinstance(loc, int):
+        loc = int(np.flatnonzero(np.asarray(pd.Series(df.columns) == label))[0])
+    return df.iloc[:, loc]
 
 
 def const(value: object) -> Const:

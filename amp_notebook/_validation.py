@@ -26,7 +26,7 @@ from ._keys import (
     MAX_STRING_LENGTH,
     PLAN_FIELDS,
 )
-from ._mapping import Const, Field, ResolvedMapping
+from ._mapping import Const, Field, ResolvedMapping, first_column
 from ._report import FAILURE_COLUMNS, ValidationReport
 from ._rules import Reason, Severity
 
@@ -80,10 +80,7 @@ def _source(df: pd.DataFrame, field: Field) -> _Source:
         cell = np.empty(1, dtype=object)
         cell[0] = field.source.value  # lists/dicts stay one cell
         return _Source(field, pd.Series(cell).infer_objects(), None)
-    loc = df.columns.get_loc(field.source)
-    if not isinstance(loc, int):  # duplicated label: the encoder reads the first one
-        loc = int(np.flatnonzero(np.asarray(pd.Series(df.columns) == field.source))[0])
-    return _Source(field, R.plain(df.iloc[:, loc]), field.source)
+    return _Source(field, R.plain(first_column(df, field.source)), field.source)
 
 
 class _Collector:
@@ -781,37 +778,27 @@ def validate_frame(
 def _duplicate_failures(df: pd.DataFrame, rm: ResolvedMapping, later: np.ndarray, first: np.ndarray) -> pd.DataFrame:
     """Reference, "Event keys" -> insert_id: one warning per row that repeats an earlier row's event."""
     index = df.index.to_flat_index() if isinstance(df.index, pd.MultiIndex) else df.index
-    rows, firsts = index.take(later), index.take(first).tolist()
+    firsts = index.take(first).tolist()
     iid = rm.get("insert_id")
-    values = np.full(len(later), None, dtype=object)
-    if iid is not None and not isinstance(iid.source, Const):
-        values = _source(df, iid).values.take(later).to_numpy(dtype=object)
-    has_id = ~pd.isna(values)
+    constant = iid is not None and isinstance(iid.source, Const)
+    src = _source(df, iid) if iid is not None and not constant else None
+    has_id = np.zeros(len(later), dtype=bool) if src is None else src.values.take(later).notna().to_numpy()
+    out = _Collector(df, rm)
     # A row with its own insert_id points at that column; one whose id is made from
     # its content (or a constant id) is about the whole row.
-    columns = [iid.source if h and iid is not None else None for h in has_id.tolist()]
-    constant = iid is not None and isinstance(iid.source, Const)
-    messages = [
-        f"same insert_id as row {f!r} for the same device/user: Amplitude keeps only the first of them"
-        if h
-        else f"same insert_id as row {f!r} (a constant): Amplitude keeps one event per device/user"
-        if constant
-        else f"same event as row {f!r} (every mapped value equal): both get the same insert_id and "
-        "Amplitude keeps one; map an insert_id column if both really happened"
-        for f, h in zip(firsts, has_id.tolist(), strict=True)
-    ]
-    out = pd.DataFrame(
-        {
-            "row": pd.Series(rows, dtype=object),
-            "column": pd.Series(columns, dtype=object),
-            "key": "insert_id",
-            "severity": _WARN,
-            "reason": Reason.DUPLICATE_EVENT.value,
-            "message": messages,
-            "value": pd.Series(_shorten_values(values), dtype=object),
-        }
-    )
-    for name in ("key", "severity", "reason", "message"):
-        out[name] = out[name].astype(str)
-    out.index = pd.Index(later, name="position")
-    return cast(pd.DataFrame, out)
+    for own_id in (True, False):
+        pick = has_id == own_id
+        if not pick.any():
+            continue
+        mask = np.zeros(len(df), dtype=bool)
+        mask[later[pick]] = True  # later is sorted: messages line up with flatnonzero(mask)
+        if own_id:
+            text = "same insert_id as row {!r} for the same device/user: Amplitude keeps only the first of them"
+        elif constant:
+            text = "same insert_id as row {!r} (a constant): Amplitude keeps one event per device/user"
+        else:
+            text = ("same event as row {!r} (every mapped value equal): both get the same insert_id and "
+                    "Amplitude keeps one; map an insert_id column if both really happened")
+        out.add(src if own_id else None, mask, Reason.DUPLICATE_EVENT, [text.format(f) for f, p in zip(firsts, pick, strict=True) if p],
+                severity=Severity.WARNING, key="insert_id")
+    return out.frame(df.index)

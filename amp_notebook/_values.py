@@ -281,19 +281,24 @@ def _by_cell(values: list[Any], missing: np.ndarray, kind: str) -> tuple[list[An
 _PLAIN = {"property": ("string", "empty"), "string": ("string", "empty"), "group": ("string", "empty")}
 
 
+def _whole(arr: np.ndarray, below: float) -> np.ndarray:
+    """Where a float64 array holds a whole number of magnitude under ``below`` (NaN/inf: False)."""
+    with np.errstate(invalid="ignore"):
+        ok: np.ndarray = np.isfinite(arr) & (np.abs(arr) < below)
+        ok &= np.floor(np.where(ok, arr, 0)) == arr
+    return ok
+
+
 def _integral(arr: np.ndarray) -> tuple[list[Any], bool]:
     """float64 -> Python ints where integral and within int64, None elsewhere (NaN, inf, 2.5)."""
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(arr) & (np.abs(arr) < 2.0**63)
-        ok &= np.floor(np.where(ok, arr, 0)) == arr
+    ok = _whole(arr, 2.0**63)
     return _with_mask(np.where(ok, arr, 0).astype("int64").tolist(), ~ok)
 
 
 def _whole_as_int(arr: np.ndarray, finite: np.ndarray) -> tuple[list[Any], bool]:
     """float64 property values: whole ones below 2**53 as ints (see _number), missing for NaN/inf."""
     out = arr.tolist()
-    with np.errstate(invalid="ignore"):
-        whole = finite & (np.abs(arr) < _EXACT) & (arr == np.trunc(arr))
+    whole = _whole(arr, _EXACT)
     if whole.any():
         ints = np.where(whole, arr, 0).astype(np.int64).tolist()
         out = [i if w else f for i, f, w in zip(ints, out, whole.tolist(), strict=True)]

@@ -403,17 +403,21 @@ def _summary_index(page: Any) -> int:
     return int(index)
 
 
+def _device_id_dropdown(page: Any, cell: Any) -> Any:
+    # By its label: every dropdown lists all the columns, so has_text would match them all.
+    return (
+        cell.locator(".widget-dropdown")
+        .filter(has=page.locator("label.widget-label", has_text=re.compile(r"^device_id$")))
+        .first
+    )
+
+
 def test_mapper_dropdown_updates_counts(executed: Any) -> None:
     import amp_notebook  # noqa: F401  (registers the accessor)
     from amp_notebook._demo import DEMO_MAPPING, sample_events
 
     cell = _cell(executed, _cell_index(executed, "df.amplitude.mapper("))
-    # By its label: every dropdown lists all the columns, so has_text would match them all.
-    dropdown = (
-        cell.locator(".widget-dropdown")
-        .filter(has=executed.locator("label.widget-label", has_text=re.compile(r"^device_id$")))
-        .first
-    )
+    dropdown = _device_id_dropdown(executed, cell)
     dropdown.wait_for(state="visible")
     summary = cell.locator(".widget-html", has_text="rows:").first
     before = summary.inner_text()
@@ -470,11 +474,7 @@ def test_quickstart_runs_clean(browser: Any, lab: Lab) -> None:
 
 def test_two_styled_tables_keep_their_own_highlights(executed: Any) -> None:
     mapper_cell = _cell(executed, _cell_index(executed, "df.amplitude.mapper("))
-    dropdown = (
-        mapper_cell.locator(".widget-dropdown")
-        .filter(has=executed.locator("label.widget-label", has_text=re.compile(r"^device_id$")))
-        .first
-    )
+    dropdown = _device_id_dropdown(executed, mapper_cell)
     select = dropdown.locator("select")
     if select.evaluate("s => s.options[s.selectedIndex].text") != "(none)":
         select.select_option(label="(none)")
