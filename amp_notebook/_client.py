@@ -1,9 +1,11 @@
 """The one async upload loop.
 
 It takes encoded events, asks the device-aware :class:`Scheduler` for the next
-request, sends it with httpx, hands the answer to the pure decision table
-(:func:`interpret`), and carries out the decision: count, reject, resend,
-split, pause, retry. It writes every row's fate into the :class:`RowLedger`
+request, sends it with httpx, hands the answer to the endpoint's pure reader
+(:class:`~._wire.Wire`: :func:`interpret` for HTTP V2 and Batch), and carries
+out the decision: count, reject, resend, split, pause, retry. Everything that
+differs between endpoints (body format, content type, limits, reading an
+answer) comes from the Wire in :class:`ClientSettings`: one loop for all. It writes every row's fate into the :class:`RowLedger`
 and emits :class:`ProgressUpdate` snapshots; it never imports a widget.
 
 The clock, sleep, rng and HTTP transport are injected, so tests drive it
@@ -22,14 +24,15 @@ from itertools import count
 
 import httpx
 
-from ._batching import Batch, Scheduler, envelope_size
+from ._batching import Batch, Scheduler
 from ._config import ApiKey, Endpoint, Limits, Pacing
 from ._encoding import EncodedChunk
 from ._logging import logger, register_secret
 from ._progress_model import Phase, ProgressSink, ProgressUpdate
-from ._responses import Outcome, interpret
+from ._responses import Outcome
 from ._result import FAILED, INGESTED, PENDING, REJECTED, RowLedger
 from ._retry import RetryPolicy
+from ._wire import JSON_EVENTS, Wire
 
 USER_AGENT = "amp_notebook"
 
@@ -55,6 +58,8 @@ class ClientSettings:
     lookahead: int = 200_000
     lookahead_bytes: int = 64 * 1024 * 1024
     lookahead_partitions: int = 50_000
+    # The endpoint's body format and answer reading (HTTP V2 / Batch JSON by default).
+    wire: Wire = JSON_EVENTS
 
 
 class StopUpload(Exception):
@@ -124,7 +129,7 @@ class Uploader:
         self.clock = clock
         self.sleep = sleep
         self.rng = rng or random.Random()
-        self.envelope = envelope_size(settings.api_key.reveal(), settings.options)
+        self.envelope = settings.wire.scheduler_envelope(settings.api_key.reveal(), settings.options, settings.limits)
         self.scheduler = Scheduler(settings.limits, settings.pacing, self.envelope, hold_in_flight=True)
         self._retries: list[_Retry] = []
         self._seq = count()
@@ -147,7 +152,7 @@ class Uploader:
             timeout=s.timeout,
             limits=limits,
             trust_env=True,  # honour HTTPS_PROXY / SSL_CERT_FILE like every httpx client
-            headers={"Content-Type": "application/json", "Accept": "*/*", "User-Agent": USER_AGENT},
+            headers={"Content-Type": s.wire.content_type, "Accept": "*/*", "User-Agent": USER_AGENT},
         ) as client:
             try:
                 await self._loop(client, inflight)
@@ -170,7 +175,7 @@ class Uploader:
                 self.ledger.fail_pending(
                     "stalled",
                     f"no event was accepted or refused for {budget:.0f} s (retry budget); "
-                    "safe to resend: insert_ids deduplicate",
+                    + self.settings.wire.resend_note,
                 )
                 return
             while len(inflight) < concurrency:
@@ -248,7 +253,7 @@ class Uploader:
         request = self.ledger.requests
         # The only place the key is revealed: into the body, which is never kept,
         # logged or attached to an exception.
-        body = batch.body(s.api_key.reveal(), s.options)
+        body = s.wire.body(batch, s.api_key.reveal(), s.options)
         try:
             response = await client.post(s.endpoint.url, content=body)
             return _Answer(batch, attempt, origin, request, response.status_code,
@@ -263,7 +268,7 @@ class Uploader:
         batch, ledger = answer.batch, self.ledger
         status_label = str(answer.status) if answer.status is not None else (answer.error or "network error")
         ledger.server_answers[status_label] += 1
-        outcome = interpret(answer.status, answer.body, answer.headers, batch, policy=self.settings.retry)
+        outcome = self.settings.wire.read(answer.status, answer.body, answer.headers, batch, self.settings.retry)
         positions = batch.positions
         now = self.clock()
 
@@ -324,7 +329,7 @@ class Uploader:
             self.ledger.mark(
                 target.positions, FAILED, f"retries_exhausted: {label}",
                 f"no success after {attempt} attempts over {now - first_try:.0f} s "
-                f"(last answer: {label}); safe to resend: insert_ids deduplicate",
+                f"(last answer: {label}); {self.settings.wire.resend_note}",
                 request=answer.request,
             )
             self._release(answer.origin)

@@ -30,9 +30,9 @@ ENDPOINT = "http://127.0.0.1:9" + HTTP_PATH  # never dialled: the in-process tra
 # Every allowed `.reveal()` outside ApiKey itself: (module, the line's code).
 ALLOWED_REVEALS = {
     # The body encoder: the only place the key goes anywhere (into the request body).
-    ("_client.py", "body = batch.body(s.api_key.reveal(), s.options)"),
+    ("_client.py", "body = s.wire.body(batch, s.api_key.reveal(), s.options)"),
     # Only the length, to size the envelope around the events.
-    ("_client.py", "self.envelope = envelope_size(settings.api_key.reveal(), settings.options)"),
+    ("_client.py", "self.envelope = settings.wire.scheduler_envelope(settings.api_key.reveal(), settings.options, settings.limits)"),
     ("_upload.py", "key_len: str | int = key.reveal() if key is not None else 32"),
     # The log redactor: registers / forgets the key so that it can mask it.
     ("_logging.py", "value = secret.reveal() if isinstance(secret, ApiKey) else str(secret)"),
