@@ -349,17 +349,41 @@ class _Plan:
         return _series_values(series.iloc[rows], "string", self.options)
 
     def _partitions(self, cols: list[Iterable[Any]], n: int) -> list[str]:
-        # Shared vocabulary / reference "Limits": device_id, else "user:" + user_id.
-        def column(i: int | None) -> list[Any]:
+        def column(i: int | None) -> list[Any] | None:
             if i is None:
-                return [None] * n
+                return None
             c = cols[i]
             return [c] * n if self.fields[i][1] is None else cast("list[Any]", c)
 
-        devices, users = column(self.device), column(self.user)
-        if self.device is None:
-            return ["" if u is None else "user:" + u for u in users]
-        return [d if d is not None else "" if u is None else "user:" + u for d, u in zip(devices, users, strict=True)]
+        return partition_keys(column(self.device), column(self.user), n)
+
+
+def partition_keys(devices: Sequence[str | None] | None, users: Sequence[str | None] | None, n: int) -> list[str]:
+    """The key each event is throttled by: its device_id, else "user:" + user_id, else "".
+
+    Shared vocabulary / reference "Limits" (Amplitude throttles per device, else per
+    user). ``devices`` / ``users`` are the encoded ids (as :func:`field_values` gives
+    them, None where missing); None for a key that is not mapped. The scheduler paces
+    by this key and scale-out (``amp_notebook.dask``) partitions by it.
+    """
+    if devices is None:
+        if users is None:
+            return [""] * n
+        return ["" if u is None else "user:" + u for u in users]
+    if users is None:
+        return ["" if d is None else d for d in devices]
+    return [d if d is not None else "" if u is None else "user:" + u for d, u in zip(devices, users, strict=True)]
+
+
+def frame_partition_keys(df: pd.DataFrame, rm: ResolvedMapping, options: EncodeOptions | None = None) -> list[str]:
+    """:func:`partition_keys` for every row of ``df``, exactly as :func:`encode` computes them."""
+    options = options or EncodeOptions()
+
+    def ids(key: str) -> list[Any] | None:
+        field = rm.get(key)
+        return None if field is None else field_values(df, field, options)
+
+    return partition_keys(ids("device_id"), ids("user_id"), len(df))
 
 
 _IID = b',"insert_id":"'
@@ -429,8 +453,10 @@ __all__ = [
     "EncodedChunk",
     "encode",
     "field_values",
+    "frame_partition_keys",
     "insert_id",
     "iter_events",
+    "partition_keys",
     "position_dtype",
     "send_order",
     "sort_positions",

@@ -22,6 +22,7 @@ from amp_notebook._encoding import (
     EncodeOptions,
     encode,
     field_values,
+    frame_partition_keys,
     insert_id,
     iter_events,
     send_order,
@@ -337,6 +338,24 @@ def test_partitions_device_else_user() -> None:
     (chunk,) = encode(df, resolve_mapping(df.columns), EncodeOptions())
     assert chunk.partitions == ["dev-1", "user:user-2", "dev-3"]
     assert chunk.positions.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"user_id": ["user-1", "user-2", None], "device_id": ["dev-1", None, "dev-3"], "event_type": "E"}),
+        pd.DataFrame({"user_id": [12345.0, np.nan, 77777.0], "event_type": "E"}),  # float ids lose the .0
+        pd.DataFrame({"device_id": pd.Categorical(["a-1", None, "a-1"]), "event_type": "E"}),
+        pd.DataFrame({"event_type": ["E", "E"]}),
+    ],
+)
+def test_frame_partition_keys_are_the_encoders(frame: pd.DataFrame) -> None:
+    rm = resolve_mapping(frame.columns)
+    (chunk,) = encode(frame, rm, EncodeOptions())
+    assert frame_partition_keys(frame, rm) == chunk.partitions
+    with_const = resolve_mapping(frame.columns, {"user_id": const("user-const")})
+    (chunk,) = encode(frame, with_const, EncodeOptions())
+    assert frame_partition_keys(frame, with_const) == chunk.partitions
 
 
 def test_encode_is_lazy_and_chunked_in_position_order() -> None:
