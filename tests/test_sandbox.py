@@ -265,6 +265,36 @@ def test_batch_uses_its_own_higher_rate() -> None:
     assert post(emu, events, path="/batch").status == 200
 
 
+def test_project_event_rate_throttles_the_whole_project() -> None:
+    # Starter plan (reference, "Limits"): events/s for the whole project, any device.
+    emu = Emulator(SandboxConfig(project_eps=20, limit_mode="strict"))
+    devices = [ev(device_id=f"device-{i:05d}") for i in range(10)]
+    assert post(emu, devices).status == 200
+    assert post(emu, devices, now=NOW + 0.5).status == 200  # 20 events: at the cap
+    r = post(emu, [ev(device_id="device-fresh")], now=NOW + 0.9)  # a 21st within the second
+    assert r.status == 429
+    assert r.json() == {"code": 429, "error": "Too many requests for this project"}  # names nobody
+    assert emu.counters["project_throttled"] == 1 and len(emu.ingested) == 20
+    assert post(emu, devices, now=NOW + 1.2).status == 200  # the first 10 left the 1 s window
+
+
+def test_project_request_rate_and_history_mode() -> None:
+    emu = Emulator(SandboxConfig(project_rps=3, limit_mode="strict"))
+    assert [post(emu, [ev()], now=NOW + i / 10).status for i in range(4)] == [200, 200, 200, 429]
+    # History mode measures what was accepted: the request that tips it over goes through.
+    emu = Emulator(SandboxConfig(project_rps=3))
+    assert [post(emu, [ev()], now=NOW + i / 10).status for i in range(5)] == [200, 200, 200, 200, 429]
+    assert emu.counters["project_throttled"] == 1
+
+
+def test_project_rates_off_by_default_and_checked() -> None:
+    assert SandboxConfig().project_eps is None and SandboxConfig().project_rps is None
+    with pytest.raises(ValueError, match="project_eps"):
+        SandboxConfig(project_eps=0)
+    emu = Emulator(SandboxConfig())
+    assert all(post(emu, [ev(device_id=f"d-{i:06d}")], now=NOW + i / 1e4).status == 200 for i in range(300))
+
+
 # -- silenced and daily quota ---------------------------------------------------------------
 
 
@@ -489,3 +519,11 @@ def test_module_serves_and_prints_its_url() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_module_takes_project_rates() -> None:
+    from amp_notebook.sandbox.__main__ import _parser
+
+    a = _parser().parse_args(["--project-eps", "1000", "--project-rps", "100"])
+    assert (a.project_eps, a.project_rps) == (1000.0, 100.0)
+    assert _parser().parse_args([]).project_eps is None

@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="accept only this key (repeatable); default: any key")
     p.add_argument("--silence", action="append", default=[], help="silenced device_id (repeatable)")
     p.add_argument("--daily-quota", type=int, default=None, help="events per device per day")
+    p.add_argument("--project-eps", type=float, default=None,
+                   help="events/s for the whole project (Starter: 1000); default: none")
+    p.add_argument("--project-rps", type=float, default=None,
+                   help="requests/s for the whole project (Starter: 100); default: none")
     p.add_argument("--http-body-limit", type=int, default=1_000_000)
     p.add_argument("--batch-body-limit", type=int, default=20_000_000)
     p.add_argument("--keep-events", action="store_true",
@@ -57,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         limit_mode="strict" if a.strict else "history",
         silenced_devices=frozenset(a.silence),
         daily_quota=a.daily_quota,
+        project_eps=a.project_eps,
+        project_rps=a.project_rps,
         faults=faults,
         keep_events=a.keep_events,
     )

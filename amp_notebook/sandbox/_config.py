@@ -93,6 +93,12 @@ class SandboxConfig:
     oracle for "the client never exceeds its budget"). ``daily_quota`` (events per
     partition per UTC day) uses the same mode.
 
+    Project-wide rates (reference, "Limits", Starter plan: 100 requests/s and 1000
+    events/s for the whole project): ``project_rps`` requests and ``project_eps``
+    events over the last ``project_window_s`` seconds, counting accepted requests,
+    in the same mode; over them, a 429 that names no device or user. None (the
+    default, like Growth/Enterprise) switches them off.
+
     ``api_keys``: when set, other keys get "Invalid API key". Never shown by ``repr``.
     """
 
@@ -108,6 +114,9 @@ class SandboxConfig:
     silenced_devices: frozenset[str] = frozenset()
     daily_quota: int | None = None
     daily_quota_status: int = 400
+    project_eps: float | None = None
+    project_rps: float | None = None
+    project_window_s: float = 1.0
     dedup_window_s: float = 7 * 86_400.0
     default_min_id_length: int = DEFAULT_MIN_ID_LENGTH
     faults: Faults = Faults()
@@ -124,6 +133,12 @@ class SandboxConfig:
             raise ValueError("device_eps, batch_device_eps and window_s must be > 0")
         if self.limit_mode not in ("history", "strict"):
             raise ValueError(f"limit_mode must be 'history' or 'strict', not {self.limit_mode!r}")
+        for name in ("project_eps", "project_rps"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0 or None")
+        if self.project_window_s <= 0:
+            raise ValueError("project_window_s must be > 0")
         if self.daily_quota_status not in (400, 429):
             raise ValueError("daily_quota_status must be 400 or 429")
 
@@ -139,5 +154,6 @@ class SandboxConfig:
             f"device_eps={self.device_eps}, batch_device_eps={self.batch_device_eps}, "
             f"window_s={self.window_s}, limit_mode={self.limit_mode!r}, "
             f"silenced_devices={sorted(self.silenced_devices)}, daily_quota={self.daily_quota}, "
+            f"project_eps={self.project_eps}, project_rps={self.project_rps}, "
             f"faults={self.faults!r})"
         )

@@ -18,13 +18,16 @@ Order of checks for one request (first failure answers):
 5. 400 "silenced" flavour: ``silenced_devices``/``silenced_events`` and
    ``exceeded_daily_quota_devices``/``exceeded_daily_quota_users`` (the reference puts
    the quota map in the silenced body; ``daily_quota_status=429`` moves it to a 429).
-6. 429 with ``throttled_devices``/``throttled_users``/``throttled_events``/``eps_threshold``.
-7. 200 ``{code, events_ingested, payload_size_bytes, server_upload_time}``.
+6. 429 naming nobody when the project is over ``project_rps`` / ``project_eps``
+   (Starter plan; counted in ``project_throttled``).
+7. 429 with ``throttled_devices``/``throttled_users``/``throttled_events``/``eps_threshold``.
+8. 200 ``{code, events_ingested, payload_size_bytes, server_upload_time}``.
 
 Every non-200 answer ingests nothing of the request: Amplitude's guidance is to
 remove the listed events and resend the rest (reference, "Responses"), so the
 others were not kept; for a 429 the client resends the non-throttled events.
-Only ingested events count toward the rate window and the daily quota.
+Only ingested events (and accepted requests) count toward the rate windows and the
+daily quota.
 
 On a 200, ``events_ingested`` counts every event of the request, duplicates
 included (Amplitude accepts them and drops them later); the emulator keeps only
@@ -139,6 +142,8 @@ class Emulator:
             new = new.replace(**changes) if changes else new
             if new.window_s != self._config.window_s:
                 self._rates = {"http": RateBook(new.window_s), "batch": RateBook(new.window_s)}
+            if new.project_window_s != self._config.project_window_s:
+                self._project = RateBook(new.project_window_s)
             if new.dedup_window_s != self._config.dedup_window_s:
                 self._dedup.window_s = new.dedup_window_s
             self._config = new
@@ -177,6 +182,7 @@ class Emulator:
             self._dedup = DedupBook(cfg.dedup_window_s)
             self._rates = {"http": RateBook(cfg.window_s), "batch": RateBook(cfg.window_s)}
             self._quota = QuotaBook()
+            self._project = RateBook(cfg.project_window_s)  # "events" and "requests", whole project
             self._requests: deque[RequestRecord] = deque(maxlen=cfg.log_limit)
             self._counters: Counter[str] = Counter()
             self._script.clear()
@@ -200,7 +206,8 @@ class Emulator:
     @property
     def counters(self) -> dict[str, int]:
         """requests, status_<code>, drops, events_received, events_ingested (stored),
-        duplicates, events_rejected, events_throttled, events_silenced, events_over_quota."""
+        duplicates, events_rejected, events_throttled, events_silenced, events_over_quota,
+        project_throttled (requests refused for the project-wide rates)."""
         with self._lock:
             return dict(self._counters)
 
@@ -439,6 +446,11 @@ class Emulator:
                 body_q["exceeded_daily_quota_users"] = over_users
             return _json_response(status, body_q), n, 0, 0
 
+        if self._over_project_rates(n, now, strict):
+            c["project_throttled"] += 1
+            c["events_throttled"] += n
+            return _json_response(429, {"code": 429, "error": "Too many requests for this project"}), n, 0, 0
+
         # Reference, "Limits" and "Responses" 429: per device / per user rate.
         rates = self._rates[api]
         cap = eps * cfg.window_s
@@ -470,6 +482,8 @@ class Emulator:
             )
 
         # Accepted: count toward rates and quota, store with insert_id deduplication.
+        self._project.add("requests", now, 1)
+        self._project.add("events", now, n)
         for p, k in per_partition.items():
             rates.add(p, now, k)
             if cfg.daily_quota is not None:
@@ -494,6 +508,18 @@ class Emulator:
             "server_upload_time": int(now * 1000),
         }
         return _json_response(200, ok), n, stored, dups
+
+
+    def _over_project_rates(self, n: int, now: float, strict: bool) -> bool:
+        """Reference, "Limits", Starter plan: requests/s and events/s for the whole project."""
+        cfg = self._config
+        for name, cap, k in (("requests", cfg.project_rps, 1), ("events", cfg.project_eps, n)):
+            if cap is None:
+                continue
+            seen = self._project.count(name, now) + (k if strict else 0)
+            if seen > cap * cfg.project_window_s:
+                return True
+        return False
 
 
 def _missing(name: str) -> Response:
