@@ -18,17 +18,29 @@ Behaviour choices are listed in ``_emulator`` (responses) and ``_checks`` (event
 from __future__ import annotations
 
 from ._config import Faults, SandboxConfig
-from ._emulator import BATCH_PATH, HTTP_PATH, Emulator, RequestRecord, Response
+from ._emulator import (
+    BATCH_PATH,
+    HTTP_PATH,
+    ROUTES,
+    Emulator,
+    Request,
+    RequestRecord,
+    Response,
+    Route,
+)
 from ._server import Sandbox
 from ._transport import SandboxTransport
 
 __all__ = [
     "BATCH_PATH",
     "HTTP_PATH",
+    "ROUTES",
     "Emulator",
     "Faults",
+    "Request",
     "RequestRecord",
     "Response",
+    "Route",
     "Sandbox",
     "SandboxConfig",
     "SandboxTransport",

@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
                  "p_drop_before", "p_drop_after", "latency_s", "latency_spike_p", "latency_spike_s"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=0.0, dest=name)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--read-timeout", type=float, default=30.0, dest="read_timeout",
+                   help="seconds for a request to arrive whole after its first byte (else 408)")
     return p
 
 
@@ -79,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the server above 100k events/s.
     gc.freeze()
     gc.set_threshold(100_000, 50, 50)
-    with Sandbox(config, port=a.port, host=a.host) as sb:
+    with Sandbox(config, port=a.port, host=a.host, read_timeout_s=a.read_timeout) as sb:
         print(sb.url, flush=True)
         while not done.wait(0.5):
             pass

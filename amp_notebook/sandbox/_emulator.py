@@ -6,16 +6,25 @@ as ``Response.delay_s`` for the transport or server to apply), randomness from a
 injected ``random.Random``. One lock makes it safe to share between the server
 thread and the test.
 
-Order of checks for one request (first failure answers):
+Requests are routed by a table (``Emulator.routes``: path -> :class:`Route`, the
+methods it takes and its handler): a path not in it is 400 "Invalid request path" (the
+reference's list of 400 errors), a method the route does not take 405 with ``Allow``.
+New endpoints add a row (``ROUTES`` for every emulator, ``emu.routes`` for one).
 
+Order of checks for one ingestion request (first failure answers):
+
+0. 400 "Missing request body" for an empty body.
 1. 413 when the body is at or over the body limit (reference, "Limits").
-2. 400 "Invalid JSON request body"; 400 "Request missing required field" with
+2. 400 "Invalid JSON request body" (also for a malformed ``options`` object: the
+   reference lists no other string for it); 400 "Request missing required field" with
    ``missing_field`` (``api_key``, or ``events`` when absent, not a list, or empty);
-   400 "Invalid API key" (the key itself is never echoed).
+   400 "Invalid event JSON" when an event is not an object; 400 "Invalid API key"
+   (the key itself is never echoed).
 3. 413 when an HTTP V2 request has 2000 events or more ("fewer than 2000").
 4. 400 with ``events_with_invalid_fields`` / ``events_with_missing_fields`` /
    ``events_with_invalid_id_lengths`` (see ``_checks``).
-5. 400 "silenced" flavour: ``silenced_devices``/``silenced_events`` and
+5. 400 "Events silenced for device_id" (the reference's example body):
+   ``silenced_devices``/``silenced_events`` and
    ``exceeded_daily_quota_devices``/``exceeded_daily_quota_users`` (the reference puts
    the quota map in the silenced body; ``daily_quota_status=429`` moves it to a 429).
 6. 429 naming nobody when the project is over ``project_rps`` / ``project_eps``
@@ -41,7 +50,7 @@ import math
 import random
 import threading
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +107,25 @@ class _Scripted:
     headers: Mapping[str, str] | None
 
 
+@dataclass(frozen=True)
+class Request:
+    """One request as a route handler sees it (path without query, method upper-case)."""
+
+    path: str
+    method: str
+    body: bytes
+    headers: Mapping[str, str]
+    now: float
+
+
+@dataclass(frozen=True)
+class Route:
+    """One row of the routing table: the methods a path takes and what answers it."""
+
+    methods: frozenset[str]
+    handler: Callable[[Emulator, Request], Response]
+
+
 def _json_response(status: int, payload: Mapping[str, Any]) -> Response:
     return Response(status, orjson.dumps(payload))
 
@@ -127,6 +155,7 @@ class Emulator:
         self._config = config if config is not None else SandboxConfig()
         self._rng = rng if rng is not None else random.Random(self._config.faults.seed)
         self._script: deque[_Scripted] = deque()
+        self.routes: dict[str, Route] = dict(ROUTES)
         self.reset()
 
     # -- configuration and scripting -------------------------------------------------
@@ -235,12 +264,23 @@ class Emulator:
         *,
         method: str = "POST",
     ) -> Response:
+        """Answer one request: routed by ``self.routes`` (see the module docstring)."""
         path = path.split("?", 1)[0]
-        api = _APIS.get(path.rstrip("/") or "/")
-        if api is None:
-            return _json_response(404, {"code": 404, "error": "Not found"})
-        if method.upper() != "POST":
-            return _json_response(405, {"code": 405, "error": "Method not allowed"})
+        route = self.routes.get(path.rstrip("/") or "/")
+        if route is None:
+            # Reference (HTTP V2, "400"): "Invalid request path" is one of the listed errors.
+            return _json_response(400, {"code": 400, "error": "Invalid request path"})
+        method = method.upper()
+        if method not in route.methods:
+            allow = ", ".join(sorted(route.methods))
+            resp = _json_response(405, {"code": 405, "error": "Method not allowed"})
+            return Response(405, resp.body, {**_JSON, "allow": allow})
+        return route.handler(self, Request(path.rstrip("/") or "/", method, body, headers or {}, now))
+
+    def _ingest(self, req: Request) -> Response:
+        """POST /2/httpapi and /batch: scripted answers, faults, then the real server."""
+        path, body, now = req.path, req.body, req.now
+        api = _APIS[path]
         with self._lock:
             cfg = self._config
             faults = cfg.faults
@@ -354,6 +394,8 @@ class Emulator:
         Commits state only on a 200."""
         cfg = self._config
         c = self._counters
+        if not body:
+            return _json_response(400, {"code": 400, "error": "Missing request body"}), None, 0, 0
         # Reference, "Limits": "under 1 MB" / "under 20 MB", "too large answers 413".
         limit = cfg.http_body_limit if api == "http" else cfg.batch_body_limit
         if limit is not None and len(body) >= limit:
@@ -385,9 +427,13 @@ class Emulator:
         if options is not None:
             m = options.get("min_id_length") if isinstance(options, dict) else None
             if not isinstance(options, dict) or (m is not None and (type(m) is not int or m < 0)):
-                return _json_response(400, {"code": 400, "error": "Invalid options"}), n, 0, 0
+                return _json_response(400, {"code": 400, "error": "Invalid JSON request body"}), n, 0, 0
             if m is not None:
                 min_len = m
+
+        if not all(isinstance(ev, dict) for ev in events):
+            # Reference (HTTP V2, "400"): "Invalid event JSON", a request-level error.
+            return _json_response(400, {"code": 400, "error": "Invalid event JSON"}), n, 0, 0
 
         # Per-event checks (reference, "Event keys" and "General rules").
         problems = Problems()
@@ -429,9 +475,9 @@ class Emulator:
             c["events_silenced"] += len(silenced_events)
             c["events_over_quota"] += sum(per_partition[p] for p in over)
             status = 400 if silenced_events or cfg.daily_quota_status == 400 else 429
-            error = "Some devices have been silenced" if silenced_events else (
-                "Some devices or users exceeded the daily event quota"
-            )
+            # The reference's silenced-devices example says "Events silenced for device_id"
+            # (its body also carries the daily-quota map); a 429 keeps the 429 string.
+            error = "Events silenced for device_id" if status == 400 else _ERRORS[429]
             body_q: dict[str, Any] = {
                 "code": status,
                 "error": error,
@@ -549,3 +595,23 @@ def _eps(count: int, window_s: float) -> int:
     # "current events per second rate", an integer in Amplitude's examples; rounded up
     # so that a throttled partition never shows a rate at or under the threshold.
     return math.ceil(count / window_s)
+
+
+def _health(_emu: Emulator, _req: Request) -> Response:
+    return Response(200, b"amp_notebook sandbox: POST /2/httpapi or /batch\n", {"content-type": "text/plain"})
+
+
+def _stats(emu: Emulator, _req: Request) -> Response:
+    # The counters only (for the separate-process mode): never the key, never events.
+    return Response(200, orjson.dumps(emu.counters))
+
+
+_POST, _GET = frozenset({"POST"}), frozenset({"GET"})
+
+# path -> Route, copied into every Emulator (``emu.routes``). Add a row for a new endpoint.
+ROUTES: dict[str, Route] = {
+    HTTP_PATH: Route(_POST, Emulator._ingest),
+    BATCH_PATH: Route(_POST, Emulator._ingest),
+    "/": Route(_GET, _health),
+    "/_sandbox/stats": Route(_GET, _stats),
+}

@@ -6,24 +6,33 @@ enough for httpx, curl and Amplitude's SDKs, with no runtime dependency. The
 emulator runs on the event-loop thread itself (no thread hop per request), which
 is what makes >= 100k events/s possible on one core.
 
-``GET /_sandbox/stats`` answers the emulator's counters (for the separate-process
-mode; never the key), ``GET /`` a one-line health text.
+Every request goes to ``Emulator.handle``, which routes it by its table of routes
+(``GET /_sandbox/stats``: the counters, never the key; ``GET /``: a health line).
+
+Malformed requests get an answer and the server keeps serving: a bad request line,
+header line or ``Content-Length`` (negative, signed, not digits, conflicting) is 400;
+a ``Content-Length`` over 256 MiB is 413 without reading the body; a head over 1 MiB
+is 431; a request not whole within ``read_timeout_s`` of its first byte is 408. Each
+of these closes the connection (after draining what the client still sends, so the
+answer is not lost to a reset). Pipelined requests are answered in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ._config import SandboxConfig
-from ._emulator import BATCH_PATH, HTTP_PATH, Emulator, Response
+from ._emulator import BATCH_PATH, HTTP_PATH, Emulator
 from ._transport import SandboxTransport
 
 if TYPE_CHECKING:
@@ -35,6 +44,7 @@ _REASONS = {
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     413: "Payload Too Large",
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",
@@ -45,10 +55,23 @@ _REASONS = {
 }
 # Bodies beyond this are answered 413 without being read (then the socket is closed).
 _HARD_BODY_CAP = 256 * 1024 * 1024
+# A request head (request line + headers) beyond this is answered 431.
+_HEAD_LIMIT = 1 << 20
+# After an error that ends a connection, unread input is drained (for up to this long
+# and this many bytes) before closing: closing with unread data makes the kernel send
+# a reset, which can destroy the error answer before the client reads it.
+_LINGER_S = 2.0
+_LINGER_BYTES = 16 * 1024 * 1024
+_DIGITS = re.compile(rb"[0-9]+")
 
 
-class _BadRequest(Exception):
-    pass
+class _Refuse(Exception):
+    """A request that cannot be served: answer ``status`` and close the connection."""
+
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
 
 
 def _head(status: int, headers: dict[str, str], length: int, keep_alive: bool) -> bytes:
@@ -60,15 +83,30 @@ def _head(status: int, headers: dict[str, str], length: int, keep_alive: bool) -
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def _error_bytes(status: int, error: str) -> bytes:
+    payload = orjson.dumps({"code": status, "error": error})
+    return _head(status, {"content-type": "application/json"}, len(payload), False) + payload
+
+
+def _content_length(raw: str) -> int:
+    """RFC 9110 8.6: Content-Length = 1*DIGIT (no sign, no spaces, no "_", one value)."""
+    value = raw.strip().encode("latin-1")
+    if not _DIGITS.fullmatch(value):
+        raise _Refuse(400, "Invalid Content-Length header")
+    if len(value) > 12 or int(value) > _HARD_BODY_CAP:
+        raise _Refuse(413, "Payload too large")
+    return int(value)
+
+
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     parts: list[bytes] = []
     total = 0
     while True:
         line = await reader.readuntil(b"\r\n")
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise _BadRequest("bad chunk size") from None
+        size_text = line.split(b";", 1)[0].strip()
+        if not re.fullmatch(rb"[0-9A-Fa-f]{1,16}", size_text):
+            raise _Refuse(400, "Invalid chunk size")
+        size = int(size_text, 16)
         if size == 0:
             # Trailers, if any, end with an empty line.
             while (await reader.readuntil(b"\r\n")) != b"\r\n":
@@ -76,9 +114,75 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             return b"".join(parts)
         total += size
         if total > _HARD_BODY_CAP:
-            raise _BadRequest("body too large")
+            raise _Refuse(413, "Payload too large")
         parts.append(await reader.readexactly(size))
         await reader.readexactly(2)
+
+
+@dataclass
+class _Parsed:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+    keep_alive: bool
+
+
+async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: bytes) -> _Parsed:
+    """The rest of a request whose first byte has arrived: head, then body."""
+    try:
+        head = first + await reader.readuntil(b"\r\n\r\n")
+    except asyncio.LimitOverrunError:
+        raise _Refuse(431, "Request header fields too large") from None
+    if len(head) > _HEAD_LIMIT:
+        raise _Refuse(431, "Request header fields too large")
+    lines = head.decode("latin-1").lstrip("\r\n").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[0].isalpha():
+        raise _Refuse(400, "Invalid request line")
+    method, target, version = parts
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            raise _Refuse(400, "Invalid header line")
+        name = name.lower()
+        value = value.strip()
+        if name == "content-length" and name in headers and headers[name] != value:
+            raise _Refuse(400, "Conflicting Content-Length headers")
+        headers[name] = value
+    conn = headers.get("connection", "").lower()
+    keep_alive = ("close" not in conn) if version == "HTTP/1.1" else ("keep-alive" in conn)
+
+    if headers.get("expect", "").lower() == "100-continue":
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = await _read_chunked(reader)
+    else:
+        length = _content_length(headers.get("content-length", "0"))
+        body = await reader.readexactly(length) if length else b""
+    return _Parsed(method, target, headers, body, keep_alive)
+
+
+async def _linger_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Send what is buffered, stop writing, drain unread input for a moment, close."""
+    with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+        await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+        deadline = time.monotonic() + _LINGER_S
+        drained = 0
+        while drained < _LINGER_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            chunk = await asyncio.wait_for(reader.read(65536), left)
+            if not chunk:
+                break
+            drained += len(chunk)
+    writer.close()
 
 
 class Sandbox:
@@ -88,6 +192,8 @@ class Sandbox:
     ``sb.batch_url`` the two APIs, ``sb.emulator`` the shared state, and
     ``sb.transport()`` an in-process httpx transport over the same emulator.
     ``clock`` gives the server's ``now`` (seconds); inject one to test windows.
+    ``read_timeout_s``: a request must arrive whole within this many seconds of its
+    first byte, or it is answered 408 and the connection closed.
     """
 
     def __init__(
@@ -98,8 +204,12 @@ class Sandbox:
         host: str = "127.0.0.1",
         clock: Callable[[], float] = time.time,
         emulator: Emulator | None = None,
+        read_timeout_s: float = 30.0,
     ) -> None:
+        if not read_timeout_s > 0:
+            raise ValueError(f"read_timeout_s must be > 0 seconds, not {read_timeout_s!r}")
         self.emulator = emulator if emulator is not None else Emulator(config)
+        self.read_timeout_s = float(read_timeout_s)
         self.host = host
         self._port = port
         self._clock = clock
@@ -205,7 +315,7 @@ class Sandbox:
         asyncio.set_event_loop(loop)
         try:
             server = loop.run_until_complete(
-                asyncio.start_server(self._serve, self.host, self._port, limit=1 << 20)
+                asyncio.start_server(self._serve, self.host, self._port, limit=_HEAD_LIMIT)
             )
         except BaseException as e:  # port in use, bad host: report to start()
             self._error = e
@@ -243,70 +353,44 @@ class Sandbox:
         try:
             while await self._one_request(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
+        except _Refuse as refuse:
+            with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+                writer.write(_error_bytes(refuse.status, refuse.error))
+            await _linger_close(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away mid-request: nobody to answer
         except asyncio.CancelledError:
             # stop() cancels open connections; end quietly rather than re-raise into
             # asyncio's stream callback, which would log a traceback.
             pass
-        except _BadRequest:
-            with contextlib.suppress(ConnectionError):
-                writer.write(_head(400, {}, 0, False))
+        except Exception:  # a bug here must cost one connection, never the server
+            with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+                writer.write(_error_bytes(500, "Internal server error"))
         finally:
             self._writers.discard(writer)
             writer.close()
 
     async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        """Read, answer; True to keep the connection for another request."""
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
+        """Read, answer; True to keep the connection for another request.
+
+        An idle keep-alive connection may wait for its next request as long as the
+        client likes (connection pools keep them); from a request's first byte, the
+        whole request must arrive within ``read_timeout_s`` or it is answered 408.
+        """
+        first = await reader.read(1)
+        if not first:
             return False  # client closed between requests
-        lines = head.decode("latin-1").split("\r\n")
         try:
-            method, target, version = lines[0].split(" ", 2)
-        except ValueError:
-            raise _BadRequest("bad request line") from None
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        conn = headers.get("connection", "").lower()
-        keep_alive = ("close" not in conn) if version == "HTTP/1.1" else ("keep-alive" in conn)
-
-        if headers.get("expect", "").lower() == "100-continue":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = await _read_chunked(reader)
-        else:
-            try:
-                length = int(headers.get("content-length", "0"))
-            except ValueError:
-                raise _BadRequest("bad content-length") from None
-            if length > _HARD_BODY_CAP:
-                payload = orjson.dumps({"code": 413, "error": "Payload too large"})
-                writer.write(_head(413, {"content-type": "application/json"}, len(payload), False))
-                writer.write(payload)
-                await writer.drain()
-                return False
-            body = await reader.readexactly(length) if length else b""
-
-        path = target.split("?", 1)[0]
-        if method == "GET" and path in ("/", "/_sandbox/stats"):
-            if path == "/":
-                payload = b"amp_notebook sandbox: POST /2/httpapi or /batch\n"
-                resp = Response(200, payload, {"content-type": "text/plain"})
-            else:
-                resp = Response(200, orjson.dumps(self.emulator.counters))
-        else:
-            resp = self.emulator.handle(path, body, headers, self._clock(), method=method)
+            req = await asyncio.wait_for(_read_request(reader, writer, first), self.read_timeout_s)
+        except asyncio.TimeoutError:
+            raise _Refuse(408, "Request timeout") from None
+        resp = self.emulator.handle(req.target, req.body, req.headers, self._clock(), method=req.method)
         if resp.delay_s > 0:
             await asyncio.sleep(resp.delay_s)
         if resp.drop:
             # Close without a word (the client sees "server disconnected").
             writer.close()
             return False
-        writer.write(_head(resp.status, dict(resp.headers), len(resp.body), keep_alive) + resp.body)
+        writer.write(_head(resp.status, dict(resp.headers), len(resp.body), req.keep_alive) + resp.body)
         await writer.drain()
-        return keep_alive
+        return req.keep_alive
