@@ -16,7 +16,7 @@ from typing import Any
 
 from . import accessor as _accessor  # registers df.amplitude
 from ._api import last_result, preview, to_events, upload, upload_async, validate
-from ._config import ApiKey
+from ._config import ApiKey, SecretKey
 from ._exceptions import (
     AmpNotebookError,
     ConfigurationError,
@@ -62,6 +62,7 @@ __all__ = [
     "RemoteError",
     "RequestRejected",
     "RetryPolicy",
+    "SecretKey",
     "UploadInterrupted",
     "UploadResult",
     "ValidationError",

@@ -1,4 +1,4 @@
-"""Configuration values: the redacted API key, endpoints, limits and pacing.
+"""Configuration values: the redacted API and secret keys, endpoints, limits and pacing.
 
 Everything here is an immutable value. Numbers come from the reference
 (``shared/reference/amplitude-api.md``, sections "Endpoints" and "Limits").
@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from ._exceptions import ConfigurationError
@@ -20,36 +20,40 @@ Api = Literal["http", "batch"]
 REDACTED = "**********"
 
 
-class ApiKey:
-    """An Amplitude project API key that never shows itself.
+class Secret:
+    """A credential that never shows itself: the base of :class:`ApiKey` and :class:`SecretKey`.
 
     ``str``, ``repr``, ``format`` and pickling all give ``**********``; only
-    :meth:`reveal` returns the key, and only the request-body encoder calls it.
-    (pydantic's ``SecretStr`` pattern, design.md principle 6.)
+    :meth:`reveal` returns the value. (pydantic's ``SecretStr`` pattern, design.md
+    principle 6.) The two kinds never compare equal and one cannot be made from the
+    other, so a secret key is never sent where an API key goes.
     """
 
     __slots__ = ("_value",)
     _value: str
+    what = "secret"
 
-    def __init__(self, value: str | ApiKey) -> None:
-        if isinstance(value, ApiKey):
+    def __init__(self, value: str | Secret) -> None:
+        if isinstance(value, Secret):
+            if type(value) is not type(self):
+                raise ConfigurationError(f"a {value.what} cannot be used as the {self.what}")
             value = value.reveal()
         if not isinstance(value, str):
-            raise ConfigurationError("the API key must be a string")
+            raise ConfigurationError(f"the {self.what} must be a string")
         value = value.strip()
         if not value:
-            raise ConfigurationError("the API key is empty")
+            raise ConfigurationError(f"the {self.what} is empty")
         object.__setattr__(self, "_value", value)
 
     def reveal(self) -> str:
-        """The key itself. Only the body encoder should call this."""
+        """The value itself: only for a request (the body encoder, the Export API's Basic auth)."""
         return self._value
 
     def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("ApiKey is immutable")
+        raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __repr__(self) -> str:
-        return f"ApiKey({REDACTED!r})"
+        return f"{type(self).__name__}({REDACTED!r})"
 
     def __str__(self) -> str:
         return REDACTED
@@ -58,14 +62,31 @@ class ApiKey:
         return REDACTED
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ApiKey) and other.reveal() == self.reveal()
+        return isinstance(other, Secret) and type(other) is type(self) and other.reveal() == self.reveal()
 
     def __hash__(self) -> int:
-        return hash(("ApiKey", self._value))
+        return hash((type(self).__name__, self._value))
 
     def __reduce__(self) -> tuple[object, ...]:
-        # Pickling would write the key to disk or to another process: refuse.
-        raise TypeError("ApiKey cannot be pickled")
+        # Pickling would write the value to disk or to another process: refuse.
+        raise TypeError(f"{type(self).__name__} cannot be pickled")
+
+
+class ApiKey(Secret):
+    """An Amplitude project API key that never shows itself (see :class:`Secret`).
+
+    Only the request-body encoder and the Export API's Basic auth read it.
+    """
+
+    __slots__ = ()
+    what = "API key"
+
+
+class SecretKey(Secret):
+    """An Amplitude project secret key (Export API, with the API key), never shown (see :class:`Secret`)."""
+
+    __slots__ = ()
+    what = "secret key"
 
 
 def hide_key(value: object) -> object:
@@ -75,18 +96,44 @@ def hide_key(value: object) -> object:
     return ApiKey(value) if isinstance(value, str) and value.strip() else value
 
 
+def hide_secret_key(value: object) -> object:
+    """:func:`hide_key` for the secret key: a str becomes a :class:`SecretKey` at once."""
+    return SecretKey(value) if isinstance(value, str) and value.strip() else value
+
+
+_S = TypeVar("_S", bound=Secret)
+
+
+def _from_env(kind: type[_S], value: str | _S | None, env: str, missing: str, required: bool) -> _S | None:
+    """``value``, else the environment variable ``env``, as ``kind``; ``missing`` when neither."""
+    if value is None:
+        value = os.environ.get(env) or None
+    if value is None:
+        if required:
+            raise ConfigurationError(missing)
+        return None
+    return kind(value)
+
+
 def resolve_api_key(api_key: str | ApiKey | None, *, required: bool = True) -> ApiKey | None:
     """The key from the argument, else ``AMPLITUDE_API_KEY``; a clear error when neither."""
-    if api_key is None:
-        api_key = os.environ.get("AMPLITUDE_API_KEY") or None
-    if api_key is None:
-        if required:
-            raise ConfigurationError(
-                "no Amplitude API key: pass api_key=..., set AMPLITUDE_API_KEY, "
-                "or use %amplitude key in a notebook (dry_run=True needs no key)"
-            )
-        return None
-    return ApiKey(api_key)
+    return _from_env(
+        ApiKey, api_key, "AMPLITUDE_API_KEY",
+        "no Amplitude API key: pass api_key=..., set AMPLITUDE_API_KEY, "
+        "or use %amplitude key in a notebook (dry_run=True needs no key)",
+        required,
+    )
+
+
+def resolve_secret_key(secret_key: str | SecretKey | None, *, required: bool = True) -> SecretKey | None:
+    """The secret key from the argument, else ``AMPLITUDE_SECRET_KEY``; a clear error when neither."""
+    return _from_env(
+        SecretKey, secret_key, "AMPLITUDE_SECRET_KEY",
+        "no Amplitude secret key: the Export API needs the project's API key and secret key "
+        "(Amplitude: Settings > Projects > General); pass secret_key=..., set "
+        "AMPLITUDE_SECRET_KEY, or use %amplitude secret in a notebook",
+        required,
+    )
 
 
 # Reference, "Endpoints".

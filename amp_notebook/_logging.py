@@ -19,7 +19,7 @@ import re
 import threading
 from collections.abc import Iterable
 
-from ._config import REDACTED, ApiKey
+from ._config import REDACTED, Secret
 
 __all__ = [
     "RedactingFilter",
@@ -42,9 +42,9 @@ def _rebuild() -> None:
     _pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
 
-def register_secret(secret: ApiKey | str) -> None:
+def register_secret(secret: Secret | str) -> None:
     """Mask ``secret`` in everything :func:`redact` and :class:`RedactingFilter` see."""
-    value = secret.reveal() if isinstance(secret, ApiKey) else str(secret)
+    value = secret.reveal() if isinstance(secret, Secret) else str(secret)
     if not value:
         return
     with _lock:
@@ -53,14 +53,14 @@ def register_secret(secret: ApiKey | str) -> None:
             _rebuild()
 
 
-def forget_secrets(secrets: Iterable[ApiKey | str] | None = None) -> None:
+def forget_secrets(secrets: Iterable[Secret | str] | None = None) -> None:
     """Stop masking ``secrets`` (all of them when ``None``); mostly for tests."""
     with _lock:
         if secrets is None:
             _secrets.clear()
         else:
             for secret in secrets:
-                _secrets.discard(secret.reveal() if isinstance(secret, ApiKey) else str(secret))
+                _secrets.discard(secret.reveal() if isinstance(secret, Secret) else str(secret))
         _rebuild()
 
 

@@ -5,6 +5,8 @@
     %amplitude                  # the session: region, api, endpoint, key set yes/no
     %amplitude key              # prompt for the API key (getpass); kept in this kernel only
     %amplitude key forget       # drop it
+    %amplitude secret           # prompt for the secret key (Export API: result.verify, read_export)
+    %amplitude secret forget    # drop it
     %amplitude region eu        # us | eu
     %amplitude api batch        # http | batch
     %amplitude endpoint URL     # a custom endpoint (https, or http on loopback); "default" clears it
@@ -12,10 +14,10 @@
     %amplitude sandbox stop
     %amplitude reset
 
-The key is typed at a ``getpass`` prompt, so it is never in a cell, an output or
-a file: it lives in ``_session`` (this process's memory) as an ``ApiKey``.
-``%amplitude key VALUE`` is refused for the same reason (the value would be saved
-with the notebook). Settings are read by every upload in this kernel that does
+The keys are typed at a ``getpass`` prompt, so they are never in a cell, an output
+or a file: they live in ``_session`` (this process's memory) as an ``ApiKey`` and a
+``SecretKey``. ``%amplitude key VALUE`` (and ``secret VALUE``) is refused for the
+same reason (the value would be saved with the notebook). Settings are read by every upload in this kernel that does
 not pass its own ``api_key`` / ``region`` / ``api`` / ``endpoint``.
 """
 
@@ -34,6 +36,8 @@ USAGE = """\
 %amplitude                 show the session's upload settings
 %amplitude key             enter the API key at a hidden prompt (kept in this kernel only)
 %amplitude key forget      forget the key
+%amplitude secret          enter the secret key (Export API: verify, read_export) at a hidden prompt
+%amplitude secret forget   forget the secret key
 %amplitude region us|eu    pick the data center
 %amplitude api http|batch  HTTP V2 API or Batch Event Upload API
 %amplitude endpoint URL    a custom endpoint ("%amplitude endpoint default" clears it)
@@ -49,30 +53,42 @@ def _show() -> None:
     print("\n".join(_session.describe()))
 
 
-def _key(args: list[str]) -> None:
+_KINDS = {
+    # command: (what it is, prompt, set it, forget it)
+    "key": ("API key", "Amplitude API key (hidden): ", _session.set_key, _session.clear_key),
+    "secret": ("secret key", "Amplitude secret key (hidden): ",
+               _session.set_secret_key, _session.clear_secret_key),
+}
+
+
+def _key(command: str, args: list[str]) -> None:
+    what, prompt, keep, forget = _KINDS[command]
+    status = "key set" if command == "key" else "secret key set"
     if args and args[0].lower() in ("forget", "clear", "unset"):
-        _session.clear_key()
-        print("API key forgotten. key set: no")
+        forget()
+        print(f"{what[0].upper()}{what[1:]} forgotten. {status}: no")
         return
     if args:
         # Never echo what was typed: it may be the key itself.
         raise _Usage(
-            "%amplitude key takes no value: a key typed into a cell is saved with the notebook. "
-            "Run `%amplitude key` alone and paste the key at the hidden prompt "
+            f"%amplitude {command} takes no value: a key typed into a cell is saved with the notebook. "
+            f"Run `%amplitude {command}` alone and paste the {what} at the hidden prompt "
             "(and consider rotating the key if this cell was saved)."
         )
+    env = "AMPLITUDE_API_KEY" if command == "key" else "AMPLITUDE_SECRET_KEY"
     try:
         # Looked up at call time (getpass.getpass), so ipykernel's stdin prompt and
         # test doubles are both honoured.
-        value = getpass.getpass("Amplitude API key (hidden): ")
+        value = getpass.getpass(prompt)
     except Exception as exc:  # no stdin in this frontend (StdinNotImplementedError) and the like
-        raise _Usage(f"could not prompt for the key ({type(exc).__name__}); set AMPLITUDE_API_KEY instead") from None
+        raise _Usage(f"could not prompt for the {what} ({type(exc).__name__}); set {env} instead") from None
     if not value or not value.strip():
         print("No key entered; nothing changed.")
         return
-    _session.set_key(value)
+    keep(value)
     del value
-    print("API key kept in this kernel's memory only (not in the notebook, not on disk). key set: yes")
+    print(f"{what[0].upper()}{what[1:]} kept in this kernel's memory only (not in the notebook, not on disk). "
+          f"{status}: yes")
 
 
 def _sandbox(args: list[str]) -> None:
@@ -129,8 +145,8 @@ def amplitude_magic(line: str) -> None:
     try:
         if command in ("", "show", "config", "status"):
             _show()
-        elif command == "key":
-            _key(rest)
+        elif command in _KINDS:
+            _key(command, rest)
         elif command == "sandbox":
             _sandbox(rest)
         elif command in ("region", "api", "endpoint"):

@@ -23,15 +23,17 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ._config import ApiKey, Endpoint, resolve_endpoint
+from ._config import ApiKey, Endpoint, SecretKey, resolve_endpoint
 from ._exceptions import ConfigurationError
 from ._logging import register_secret
 
 __all__ = [
     "SANDBOX_KEY",
+    "SANDBOX_SECRET_KEY",
     "SandboxHandle",
     "Settings",
     "clear_key",
+    "clear_secret_key",
     "current_sandbox",
     "defaults",
     "describe",
@@ -42,14 +44,16 @@ __all__ = [
     "set_endpoint",
     "set_key",
     "set_region",
+    "set_secret_key",
     "settings",
     "stop_sandbox",
     "use_sandbox",
 ]
 
-# The sandbox accepts any key unless configured otherwise; sending this one means
-# the user's real key is never sent to it.
+# The sandbox accepts any key unless configured otherwise; sending these means
+# the user's real keys are never sent to it.
 SANDBOX_KEY = "amp-notebook-sandbox-key"
+SANDBOX_SECRET_KEY = "amp-notebook-sandbox-secret"
 
 
 class SandboxHandle(Protocol):
@@ -69,6 +73,7 @@ class Settings:
     """The session's values; read them through :func:`defaults`, change them with the setters."""
 
     api_key: ApiKey | None = None
+    secret_key: SecretKey | None = None  # the Export API's (result.verify, read_export)
     region: str = "us"
     api: str = "http"
     endpoint: str | None = None
@@ -81,7 +86,8 @@ class Settings:
         except RuntimeError:
             sandbox = "stopped"
         return (
-            f"Settings(api_key={'set' if self.api_key is not None else 'unset'}, region={self.region!r}, "
+            f"Settings(api_key={'set' if self.api_key is not None else 'unset'}, "
+            f"secret_key={'set' if self.secret_key is not None else 'unset'}, region={self.region!r}, "
             f"api={self.api!r}, endpoint={self.endpoint!r}, "
             f"sandbox={sandbox!r})"
         )
@@ -105,6 +111,19 @@ def set_key(key: ApiKey | str) -> None:
 def clear_key() -> None:
     with _lock:
         settings.api_key = None
+
+
+def set_secret_key(key: SecretKey | str) -> None:
+    """Keep the project's secret key for this process's exports (and mask it in the package's logs)."""
+    secret_key = SecretKey(key)
+    register_secret(secret_key)
+    with _lock:
+        settings.secret_key = secret_key
+
+
+def clear_secret_key() -> None:
+    with _lock:
+        settings.secret_key = None
 
 
 def set_region(region: str) -> None:
@@ -152,10 +171,11 @@ def stop_sandbox() -> bool:
 
 
 def reset() -> None:
-    """Back to the start: no key, US, HTTP V2, default endpoint, sandbox stopped."""
+    """Back to the start: no keys, US, HTTP V2, default endpoint, sandbox stopped."""
     stop_sandbox()
     with _lock:
         settings.api_key = None
+        settings.secret_key = None
         settings.region = "us"
         settings.api = "http"
         settings.endpoint = None
@@ -260,11 +280,16 @@ def describe() -> list[str]:
         key = "yes" if settings.api_key is not None else "no"
         if settings.api_key is None and os.environ.get("AMPLITUDE_API_KEY"):
             key += " (AMPLITUDE_API_KEY is set in the environment: uploads use it)"
+        secret = "yes" if settings.secret_key is not None else "no"
+        if settings.secret_key is None and os.environ.get("AMPLITUDE_SECRET_KEY"):
+            secret += " (AMPLITUDE_SECRET_KEY is set in the environment: exports use it)"
         lines = [
             f"region: {settings.region}",
             f"api: {settings.api} ({'HTTP V2' if settings.api == 'http' else 'Batch'})",
             f"endpoint: {where}",
-            f"key set: {key}",
+            # One line, so saved notebooks (whose sanitizer masks "key set: ..." to the end
+            # of the line) read the same whatever keys the machine has.
+            f"key set: {key} | secret key set: {secret}",
         ]
         sandbox = current_sandbox()
         if sandbox is not None:

@@ -3,7 +3,15 @@ import pickle
 import pytest
 
 from amp_notebook import ApiKey, ConfigurationError
-from amp_notebook._config import Limits, Pacing, resolve_api_key, resolve_endpoint, tier_settings
+from amp_notebook._config import (
+    Limits,
+    Pacing,
+    SecretKey,
+    resolve_api_key,
+    resolve_endpoint,
+    resolve_secret_key,
+    tier_settings,
+)
 
 SECRET = "canary-0123456789abcdef"
 
@@ -31,6 +39,29 @@ def test_api_key_from_environment(monkeypatch):
     with pytest.raises(ConfigurationError, match="AMPLITUDE_API_KEY"):
         resolve_api_key(None)
     assert resolve_api_key(None, required=False) is None
+
+
+def test_secret_key_never_shows_itself_and_never_mixes_with_the_api_key(monkeypatch):
+    secret = SecretKey(SECRET)
+    for text in (str(secret), repr(secret), f"{secret}", f"{secret!r}", str([secret])):
+        assert SECRET not in text
+    assert repr(secret) == "SecretKey('**********')"
+    with pytest.raises(TypeError):
+        pickle.dumps(secret)
+    with pytest.raises(AttributeError):
+        secret._value = "x"  # type: ignore[misc]
+    assert secret != ApiKey(SECRET)
+    with pytest.raises(ConfigurationError, match="secret key cannot be used as the API key"):
+        ApiKey(secret)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="API key cannot be used as the secret key"):
+        SecretKey(ApiKey(SECRET))
+    assert SecretKey(secret) == secret
+    monkeypatch.setenv("AMPLITUDE_SECRET_KEY", SECRET)
+    assert resolve_secret_key(None) == secret
+    monkeypatch.delenv("AMPLITUDE_SECRET_KEY")
+    with pytest.raises(ConfigurationError, match="AMPLITUDE_SECRET_KEY"):
+        resolve_secret_key(None)
+    assert resolve_secret_key(None, required=False) is None
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ PKG = Path(amp.__file__).resolve().parent
 CANARY = "CANARY-k3y-7f3e9a1b5c"
 ENDPOINT = "http://127.0.0.1:9" + HTTP_PATH  # never dialled: the in-process transport answers
 
-# Every allowed `.reveal()` outside ApiKey itself: (module, the line's code).
+# Every allowed `.reveal()` outside Secret (ApiKey, SecretKey) itself: (module, the line's code).
 ALLOWED_REVEALS = {
     # The body encoder: the only place the key goes anywhere (into the request body).
     ("_client.py", "body = s.wire.body(batch, s.api_key.reveal(), s.options)"),
@@ -35,8 +35,8 @@ ALLOWED_REVEALS = {
     ("_client.py", "self.envelope = settings.wire.scheduler_envelope(settings.api_key.reveal(), settings.options, settings.limits)"),
     ("_upload.py", "key_len: str | int = key.reveal() if key is not None else 32"),
     # The log redactor: registers / forgets the key so that it can mask it.
-    ("_logging.py", "value = secret.reveal() if isinstance(secret, ApiKey) else str(secret)"),
-    ("_logging.py", "_secrets.discard(secret.reveal() if isinstance(secret, ApiKey) else str(secret))"),
+    ("_logging.py", "value = secret.reveal() if isinstance(secret, Secret) else str(secret)"),
+    ("_logging.py", "_secrets.discard(secret.reveal() if isinstance(secret, Secret) else str(secret))"),
 }
 
 
@@ -48,7 +48,7 @@ def test_only_the_body_encoder_reveals_the_key() -> None:
     found = set()
     for path in _modules():
         if path.name == "_config.py":
-            continue  # ApiKey's own methods (copy constructor, __eq__)
+            continue  # Secret's own methods (copy constructor, __eq__)
         for line in path.read_text().splitlines():
             if ".reveal()" in line and not line.lstrip().startswith(("#", '"', "'")):
                 found.add((path.name, line.strip()))
@@ -64,9 +64,9 @@ def test_only_the_body_encoder_reveals_the_key() -> None:
     assert "api_key_length" not in m.group(0).split("return", 1)[1].replace("+ api_key_length +", "")
 
 
-def test_config_reveal_is_only_inside_apikey() -> None:
+def test_config_reveal_is_only_inside_secret() -> None:
     text = (PKG / "_config.py").read_text()
-    cls = re.search(r"class ApiKey\b.*?(?=\nclass |\ndef |\Z)", text, re.S)
+    cls = re.search(r"class Secret\b.*?(?=\nclass |\ndef |\Z)", text, re.S)
     assert cls is not None
     outside = text.replace(cls.group(0), "")
     assert ".reveal()" not in outside
@@ -84,7 +84,9 @@ def test_no_module_that_writes_files_touches_the_key() -> None:
     for path in _modules():
         text = path.read_text()
         if writes.search(text):
-            assert not re.search(r"api_key|ApiKey|reveal", text), f"{path.name} writes files and handles the key"
+            assert not re.search(r"api_key|ApiKey|secret_key|SecretKey|reveal", text), (
+                f"{path.name} writes files and handles a key"
+            )
 
 
 # -- runtime canary ------------------------------------------------------------------------
@@ -182,4 +184,22 @@ def test_canary_request_rejected(debug_logs: pytest.LogCaptureFixture) -> None:
         _assert_clean(err, getattr(err, "result", None))
     else:
         _assert_clean(result)
+    assert CANARY not in debug_logs.text
+
+
+def test_secret_key_canary(debug_logs: pytest.LogCaptureFixture) -> None:
+    from amp_notebook import _session
+    from amp_notebook._logging import get_logger
+
+    secret = amp.SecretKey(CANARY)
+    _assert_clean(secret, [secret], {"secret_key": secret})
+    assert f"{secret}" != CANARY and f"{secret:>30}" != CANARY
+    with pytest.raises(TypeError):
+        pickle.dumps(secret)
+    try:
+        _session.set_secret_key(CANARY)  # registers it with the log redactor
+        _assert_clean(_session.settings)
+        get_logger("test").debug("the secret is %s", CANARY)
+    finally:
+        _session.reset()
     assert CANARY not in debug_logs.text

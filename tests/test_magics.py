@@ -13,7 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing.tools import default_config
 
 from amp_notebook import _magics, _session
-from amp_notebook._config import ApiKey
+from amp_notebook._config import ApiKey, SecretKey
 
 CANARY = "canary-3f9c1e27b4d84a6f9e0d1c2b3a4f5e6d"
 
@@ -135,6 +135,50 @@ def test_key_is_kept_in_memory_and_never_shown(
     out = run(loaded, capsys, "key forget")
     assert "key set: no" in out
     assert _session.settings.api_key is None
+
+
+def test_secret_key_is_kept_in_memory_and_never_shown(
+    loaded: InteractiveShell,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delenv("AMPLITUDE_SECRET_KEY", raising=False)
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str = "Password: ", stream: object = None) -> str:
+        prompts.append(prompt)
+        return CANARY
+
+    monkeypatch.setattr(getpass, "getpass", fake_getpass)
+    outputs = [run(loaded, capsys, "secret")]
+    assert prompts == ["Amplitude secret key (hidden): "]
+    assert "secret key set: yes" in outputs[-1]
+    outputs.append(run(loaded, capsys, ""))
+    assert "secret key set: yes" in outputs[-1]
+    assert _session.settings.secret_key == SecretKey(CANARY)
+    assert _session.settings.api_key is None  # the two never mix
+    outputs.append(repr(_session.settings))
+    with caplog.at_level(logging.DEBUG, logger="amp_notebook"):
+        logging.getLogger("amp_notebook").warning("secret is %s", CANARY)
+    outputs.append(caplog.text)
+    for text in outputs:
+        assert CANARY not in text
+    with pytest.raises(UsageError) as info:
+        loaded.run_line_magic("amplitude", f"secret {CANARY}")
+    assert CANARY not in str(info.value)
+    out = run(loaded, capsys, "secret forget")
+    assert "secret key set: no" in out
+    assert _session.settings.secret_key is None
+
+
+def test_secret_key_from_the_environment_is_mentioned(
+    loaded: InteractiveShell, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AMPLITUDE_SECRET_KEY", CANARY)
+    out = run(loaded, capsys, "")
+    assert "AMPLITUDE_SECRET_KEY is set" in out
+    assert CANARY not in out
 
 
 def test_key_in_the_cell_is_refused_without_echo(loaded: InteractiveShell) -> None:

@@ -17,7 +17,7 @@ def test_public_names_are_pinned():
     assert amp_notebook.__all__ == sorted(amp_notebook.__all__)
     assert set(amp_notebook.__all__) == {
         "AmpNotebookError", "ApiKey", "ConfigurationError", "Const", "InvalidApiKey", "LocalError",
-        "MappingError", "RemoteError", "RequestRejected", "RetryPolicy", "UploadInterrupted",
+        "MappingError", "RemoteError", "RequestRejected", "RetryPolicy", "SecretKey", "UploadInterrupted",
         "UploadResult", "ValidationError", "ValidationReport", "__version__", "const", "last_result",
         "load_ipython_extension", "preview", "to_events", "unload_ipython_extension", "upload",
         "upload_async", "validate",
