@@ -1,4 +1,5 @@
-"""A local, faithful emulator of Amplitude's HTTP V2 and Batch ingestion APIs.
+"""A local, faithful emulator of Amplitude's HTTP V2 and Batch ingestion APIs, and of its
+Export API over what they stored.
 
 The test oracle for the uploader, and what notebooks on Binder/CI upload to::
 
@@ -8,6 +9,8 @@ The test oracle for the uploader, and what notebooks on Binder/CI upload to::
         httpx.post(sb.http_url, json={"api_key": "k", "events": [...]})
         sb.ingested            # the stored events, deduplicated by insert_id
         sb.emulator.requests   # status, event count, path per request (never the key)
+        httpx.get(sb.export_url, params={"start": "20260101T00", "end": "20260101T23"},
+                  auth=("api-key", "secret-key"))   # a zip of gzipped JSON lines
 
 Three ways in: ``Sandbox`` (a real HTTP/1.1 server on 127.0.0.1, in a thread),
 ``SandboxTransport`` (httpx sync/async transport, in-process), and
@@ -28,11 +31,13 @@ from ._emulator import (
     Response,
     Route,
 )
+from ._export import EXPORT_PATH
 from ._server import Sandbox
 from ._transport import SandboxTransport
 
 __all__ = [
     "BATCH_PATH",
+    "EXPORT_PATH",
     "HTTP_PATH",
     "ROUTES",
     "Emulator",

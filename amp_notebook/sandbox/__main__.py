@@ -35,9 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--http-body-limit", type=int, default=1_000_000)
     p.add_argument("--batch-body-limit", type=int, default=20_000_000)
     p.add_argument("--keep-events", action="store_true",
-                   help="keep the event dicts in memory (default: count only)")
+                   help="keep the event dicts in memory (default: count only; the Export API needs them)")
+    p.add_argument("--secret-key", action="append", default=None,
+                   help="Export API: accept only this secret key (repeatable); default: any")
+    p.add_argument("--export-delay", type=float, default=3 * 3600.0,
+                   help="Export API: seconds after the start of its upload hour an event is exportable")
+    p.add_argument("--export-events-per-file", type=int, default=10_000)
+    p.add_argument("--export-504-over-hours", type=int, default=None,
+                   help="Export API fault: 504 for ranges of more hours than this")
+    p.add_argument("--export-truncate", action="store_true", help="Export API fault: cut every zip in half")
     for name in ("p_500_after", "p_502_after", "p_504_after", "p_503_before",
-                 "p_drop_before", "p_drop_after", "latency_s", "latency_spike_p", "latency_spike_s"):
+                 "p_drop_before", "p_drop_after", "latency_s", "latency_spike_p", "latency_spike_s",
+                 "p_lose"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=0.0, dest=name)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--read-timeout", type=float, default=30.0, dest="read_timeout",
@@ -51,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p_500_after=a.p_500_after, p_502_after=a.p_502_after, p_504_after=a.p_504_after,
         p_503_before=a.p_503_before, p_drop_before=a.p_drop_before, p_drop_after=a.p_drop_after,
         latency_s=a.latency_s, latency_spike_p=a.latency_spike_p,
-        latency_spike_s=a.latency_spike_s, seed=a.seed,
+        latency_spike_s=a.latency_spike_s, p_lose=a.p_lose, seed=a.seed,
     )
     config = SandboxConfig(
         api_keys=frozenset(a.api_key) if a.api_key else None,
@@ -67,6 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         project_rps=a.project_rps,
         faults=faults,
         keep_events=a.keep_events,
+        secret_keys=frozenset(a.secret_key) if a.secret_key else None,
+        export_delay_s=a.export_delay,
+        export_events_per_file=a.export_events_per_file,
+        export_504_over_hours=a.export_504_over_hours,
+        export_truncate=a.export_truncate,
     )
     done = threading.Event()
 

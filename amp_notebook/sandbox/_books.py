@@ -93,6 +93,10 @@ class DedupBook:
         self._order.append((now, key))
         return False
 
+    def forget(self, key: tuple[str, str]) -> None:
+        """As if ``key`` had never been seen (an event the server then lost)."""
+        self._seen.pop(key, None)  # its entry in _order no longer matches: _expire skips it
+
     def _expire(self, now: float) -> None:
         order, seen, horizon = self._order, self._seen, now - self.window_s
         while order and order[0][0] <= horizon:

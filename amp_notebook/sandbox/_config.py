@@ -24,6 +24,12 @@ class Faults:
     or a dropped connection), so a client's retry must be deduplicated by ``insert_id``
     (reference, "Responses": 500, 502, 504 "may or may not have been ingested").
     A drop closes the connection without any answer.
+
+    ``p_lose``: silent loss, the share of the events of an *acknowledged* request
+    that are never stored (the 200 counts them all; they are not remembered for
+    deduplication either, so sending them again stores them). Drawn per event from
+    its own seeded rng; ``Emulator.lost`` lists them. The other export faults are
+    settings of :class:`SandboxConfig`.
     """
 
     p_500_after: float = 0.0
@@ -35,6 +41,7 @@ class Faults:
     latency_s: float = 0.0
     latency_spike_p: float = 0.0
     latency_spike_s: float = 0.0
+    p_lose: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -46,6 +53,7 @@ class Faults:
             "p_drop_before": self.p_drop_before,
             "p_drop_after": self.p_drop_after,
             "latency_spike_p": self.latency_spike_p,
+            "p_lose": self.p_lose,
         }
         for name, p in probs.items():
             if not 0.0 <= p <= 1.0:
@@ -100,6 +108,16 @@ class SandboxConfig:
     default, like Growth/Enterprise) switches them off.
 
     ``api_keys``: when set, other keys get "Invalid API key". Never shown by ``repr``.
+
+    The Export API (``GET /api/2/export``, see ``_export``): Basic auth with an API
+    key (checked against ``api_keys`` when set) and a secret key (against
+    ``secret_keys`` when set, never shown); an hour's events are exportable
+    ``export_delay_s`` after the start of the hour they arrived in (Amplitude: about
+    3 h; set 0 in tests); ``export_events_per_file`` lines per gzipped file (several
+    files per hour); member names use ``project_id``; exports over
+    ``export_size_limit`` compressed bytes get a 400. Faults: ``export_504_over_hours``
+    answers 504 to ranges of more hours; ``export_truncate`` cuts every export zip
+    in half.
     """
 
     api_keys: frozenset[str] | None = field(default=None, repr=False)
@@ -122,11 +140,24 @@ class SandboxConfig:
     faults: Faults = Faults()
     keep_events: bool = True
     log_limit: int = 100_000
+    secret_keys: frozenset[str] | None = field(default=None, repr=False)
+    project_id: int = 100_000
+    export_delay_s: float = 3 * 3600.0
+    export_events_per_file: int = 10_000
+    export_size_limit: int = 4 * 1024**3
+    export_504_over_hours: int | None = None
+    export_truncate: bool = False
 
     def __post_init__(self) -> None:
         # Accept any iterable of strings for the sets (a list is the natural literal).
         if self.api_keys is not None and not isinstance(self.api_keys, frozenset):
             object.__setattr__(self, "api_keys", frozenset(self.api_keys))
+        if self.secret_keys is not None and not isinstance(self.secret_keys, frozenset):
+            object.__setattr__(self, "secret_keys", frozenset(self.secret_keys))
+        if self.export_delay_s < 0 or self.export_events_per_file < 1 or self.export_size_limit < 1:
+            raise ValueError("export_delay_s must be >= 0, export_events_per_file and export_size_limit >= 1")
+        if self.export_504_over_hours is not None and self.export_504_over_hours < 1:
+            raise ValueError("export_504_over_hours must be at least 1 (or None)")
         if not isinstance(self.silenced_devices, frozenset):
             object.__setattr__(self, "silenced_devices", frozenset(self.silenced_devices))
         if self.device_eps <= 0 or self.batch_device_eps <= 0 or self.window_s <= 0:
@@ -148,12 +179,14 @@ class SandboxConfig:
     def __repr__(self) -> str:
         # dataclass repr minus api_keys (field(repr=False)), plus how many keys there are.
         keys = "any" if self.api_keys is None else f"{len(self.api_keys)} key(s)"
+        secrets = "any" if self.secret_keys is None else f"{len(self.secret_keys)} key(s)"
         return (
-            f"SandboxConfig(api_keys=<{keys}>, http_body_limit={self.http_body_limit}, "
+            f"SandboxConfig(api_keys=<{keys}>, secret_keys=<{secrets}>, http_body_limit={self.http_body_limit}, "
             f"batch_body_limit={self.batch_body_limit}, http_event_limit={self.http_event_limit}, "
             f"device_eps={self.device_eps}, batch_device_eps={self.batch_device_eps}, "
             f"window_s={self.window_s}, limit_mode={self.limit_mode!r}, "
             f"silenced_devices={sorted(self.silenced_devices)}, daily_quota={self.daily_quota}, "
             f"project_eps={self.project_eps}, project_rps={self.project_rps}, "
-            f"faults={self.faults!r})"
+            f"export_delay_s={self.export_delay_s}, export_504_over_hours={self.export_504_over_hours}, "
+            f"export_truncate={self.export_truncate}, faults={self.faults!r})"
         )

@@ -1,4 +1,5 @@
-"""A pure emulator of Amplitude's HTTP V2 (``POST /2/httpapi``) and Batch (``POST /batch``) APIs.
+"""A pure emulator of Amplitude's HTTP V2 (``POST /2/httpapi``) and Batch (``POST /batch``) APIs,
+and of the Export API (``GET /api/2/export``, in ``_export``) over what they stored.
 
 ``Emulator.handle(path, body, headers, now)`` -> :class:`Response`. No IO, no clock
 (``now`` is passed in, seconds since the epoch), no sleeping (latency is returned
@@ -59,6 +60,7 @@ import orjson
 from ._books import DedupBook, QuotaBook, RateBook
 from ._checks import Problems, check_event, partition_of
 from ._config import SandboxConfig
+from ._export import EXPORT_PATH, export_response
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,6 +118,7 @@ class Request:
     body: bytes
     headers: Mapping[str, str]
     now: float
+    query: str = ""  # what followed the "?" (the Export API's start and end)
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ class Emulator:
         self._lock = threading.RLock()
         self._config = config if config is not None else SandboxConfig()
         self._rng = rng if rng is not None else random.Random(self._config.faults.seed)
+        # Silent loss draws from its own rng: switching it on leaves the other faults as they were.
+        self._loss_rng = random.Random(f"loss-{self._config.faults.seed}")
         self._script: deque[_Scripted] = deque()
         self.routes: dict[str, Route] = dict(ROUTES)
         self.reset()
@@ -208,6 +213,8 @@ class Emulator:
         with self._lock:
             cfg = self._config
             self._ingested: list[dict[str, Any]] = []
+            self._uploaded: list[float] = []  # when each stored event arrived (its server_upload_time)
+            self._lost: list[dict[str, Any]] = []
             self._dedup = DedupBook(cfg.dedup_window_s)
             self._rates = {"http": RateBook(cfg.window_s), "batch": RateBook(cfg.window_s)}
             self._quota = QuotaBook()
@@ -223,6 +230,12 @@ class Emulator:
             return list(self._ingested)
 
     @property
+    def lost(self) -> list[dict[str, Any]]:
+        """Events acknowledged with a 200 and then silently not stored (``Faults.p_lose``)."""
+        with self._lock:
+            return list(self._lost)
+
+    @property
     def duplicates(self) -> int:
         with self._lock:
             return self._counters["duplicates"]
@@ -236,7 +249,8 @@ class Emulator:
     def counters(self) -> dict[str, int]:
         """requests, status_<code>, drops, events_received, events_ingested (stored),
         duplicates, events_rejected, events_throttled, events_silenced, events_over_quota,
-        project_throttled (requests refused for the project-wide rates)."""
+        project_throttled (requests refused for the project-wide rates),
+        events_lost (acknowledged, not stored), exports."""
         with self._lock:
             return dict(self._counters)
 
@@ -265,7 +279,7 @@ class Emulator:
         method: str = "POST",
     ) -> Response:
         """Answer one request: routed by ``self.routes`` (see the module docstring)."""
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         route = self.routes.get(path.rstrip("/") or "/")
         if route is None:
             # Reference (HTTP V2, "400"): "Invalid request path" is one of the listed errors.
@@ -275,7 +289,7 @@ class Emulator:
             allow = ", ".join(sorted(route.methods))
             resp = _json_response(405, {"code": 405, "error": "Method not allowed"})
             return Response(405, resp.body, {**_JSON, "allow": allow})
-        return route.handler(self, Request(path.rstrip("/") or "/", method, body, headers or {}, now))
+        return route.handler(self, Request(path.rstrip("/") or "/", method, body, headers or {}, now, query))
 
     def _ingest(self, req: Request) -> Response:
         """POST /2/httpapi and /batch: scripted answers, faults, then the real server."""
@@ -329,6 +343,20 @@ class Emulator:
                     resp = _fault_response(fault)
             self._log(now, path, resp, n_events, len(body), stored, dups)
             return _with_delay(resp, delay)
+
+    def _export(self, req: Request) -> Response:
+        """GET /api/2/export (see ``_export``)."""
+        with self._lock:
+            # A snapshot (references only): the zip is built outside the lock, so uploads go on.
+            events, uploaded, cfg = list(self._ingested), list(self._uploaded), self._config
+        status, body, out_headers = export_response(
+            req.query, {k.lower(): v for k, v in req.headers.items()}, events, uploaded, req.now, cfg
+        )
+        resp = Response(status, body, dict(out_headers))
+        with self._lock:
+            self._counters["exports"] += 1
+            self._log(req.now, EXPORT_PATH, resp, None, 0, 0, 0)
+        return resp
 
     def _log(
         self,
@@ -534,19 +562,29 @@ class Emulator:
             rates.add(p, now, k)
             if cfg.daily_quota is not None:
                 self._quota.add(p, now, k)
-        stored = dups = 0
+        stored = dups = lost = 0
         keep = cfg.keep_events
         seen_id = self._dedup.seen
+        p_lose, lose_draw = cfg.faults.p_lose, self._loss_rng.random
         for ev, p in zip(events, partitions, strict=True):
             iid = ev.get("insert_id")
             if iid is not None and seen_id((p, iid), now):
                 dups += 1
                 continue
+            if p_lose and lose_draw() < p_lose:
+                # Acknowledged, then gone: not stored, not remembered for deduplication.
+                if iid is not None:
+                    self._dedup.forget((p, iid))
+                lost += 1
+                self._lost.append(ev)
+                continue
             stored += 1
             if keep:
                 self._ingested.append(ev)
+                self._uploaded.append(now)
         c["events_ingested"] += stored
         c["duplicates"] += dups
+        c["events_lost"] += lost
         ok = {
             "code": 200,
             "events_ingested": n,
@@ -598,7 +636,8 @@ def _eps(count: int, window_s: float) -> int:
 
 
 def _health(_emu: Emulator, _req: Request) -> Response:
-    return Response(200, b"amp_notebook sandbox: POST /2/httpapi or /batch\n", {"content-type": "text/plain"})
+    return Response(200, b"amp_notebook sandbox: POST /2/httpapi or /batch, GET /api/2/export\n",
+                    {"content-type": "text/plain"})
 
 
 def _stats(emu: Emulator, _req: Request) -> Response:
@@ -614,4 +653,5 @@ ROUTES: dict[str, Route] = {
     BATCH_PATH: Route(_POST, Emulator._ingest),
     "/": Route(_GET, _health),
     "/_sandbox/stats": Route(_GET, _stats),
+    EXPORT_PATH: Route(_GET, Emulator._export),
 }

@@ -33,6 +33,7 @@ import orjson
 
 from ._config import SandboxConfig
 from ._emulator import BATCH_PATH, HTTP_PATH, Emulator
+from ._export import EXPORT_PATH
 from ._transport import SandboxTransport
 
 if TYPE_CHECKING:
@@ -240,6 +241,10 @@ class Sandbox:
     @property
     def batch_url(self) -> str:
         return self.url + BATCH_PATH
+
+    @property
+    def export_url(self) -> str:
+        return self.url + EXPORT_PATH
 
     # -- delegation to the emulator -------------------------------------------------------
 

@@ -33,7 +33,7 @@ class SandboxTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _answer(self, request: httpx.Request, body: bytes) -> Response:
         return self.emulator.handle(
-            request.url.path, body, dict(request.headers), self._clock(), method=request.method
+            request.url.raw_path.decode("ascii"), body, dict(request.headers), self._clock(), method=request.method
         )
 
     @staticmethod
