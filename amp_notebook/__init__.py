@@ -6,6 +6,8 @@
     report.style()                          # the failing cells, highlighted, with reasons
     result = df.amplitude.upload()          # batched, paced, retried, deduplicated
     result.failed                           # what to resend
+    result.verify()                         # did every row land? (the Export API)
+    amp_notebook.read_export("20260101T00", "20260101T23")   # what Amplitude has, in upload shape
 
 In a notebook, ``%load_ext amp_notebook`` adds the ``%amplitude`` magic.
 """
@@ -15,11 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 from . import accessor as _accessor  # registers df.amplitude
-from ._api import last_result, preview, to_events, upload, upload_async, validate
+from ._api import last_result, preview, read_export, to_events, upload, upload_async, validate
 from ._config import ApiKey, SecretKey
 from ._exceptions import (
     AmpNotebookError,
     ConfigurationError,
+    ExportError,
     InvalidApiKey,
     LocalError,
     MappingError,
@@ -56,6 +59,7 @@ __all__ = [
     "ApiKey",
     "ConfigurationError",
     "Const",
+    "ExportError",
     "InvalidApiKey",
     "LocalError",
     "MappingError",
@@ -72,6 +76,7 @@ __all__ = [
     "last_result",
     "load_ipython_extension",
     "preview",
+    "read_export",
     "to_events",
     "unload_ipython_extension",
     "upload",

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from ._config import hide_key
+from ._config import hide_key, hide_secret_key
 from ._encoding import EncodeOptions, iter_events
 from ._mapping import resolve_mapping
 from ._report import ValidationReport
@@ -70,6 +70,23 @@ async def upload_async(
     return await _upload_async(df, api_key, mapping, **options)
 
 
+def read_export(start: Any, end: Any = None, **options: Any) -> pd.DataFrame:
+    """The events Amplitude received in hours ``start`` to ``end`` (UTC, both included), in upload shape.
+
+    ``start``/``end``: ``"YYYYMMDDTHH"``, an ISO string or a datetime (naive = UTC).
+    Keys: ``api_key=``/``secret_key=``, else ``%amplitude key``/``secret``, else
+    ``AMPLITUDE_API_KEY``/``AMPLITUDE_SECRET_KEY``. ``region="eu"`` or
+    ``export_endpoint=URL`` pick the Export API. The answer streams through a
+    temporary file; an incomplete export raises ``ExportError``. See
+    ``amp_notebook._export.read_export`` for every option.
+    """
+    from ._export import read_export as _read_export
+
+    options["api_key"] = hide_key(options.get("api_key"))
+    options["secret_key"] = hide_secret_key(options.get("secret_key"))
+    return _read_export(start, end, **options)
+
+
 def last_result() -> UploadResult | None:
     """The result of the last upload in this process, also after an interrupt."""
     from ._upload import last_result as _last
@@ -105,4 +122,14 @@ def resolved_mapping(df: pd.DataFrame, mapping: Mapping[str, object] | None = No
     return resolve_mapping(df.columns, mapping).to_dict()
 
 
-__all__ = ["EventPreview", "last_result", "preview", "resolved_mapping", "to_events", "upload", "upload_async", "validate"]
+__all__ = [
+    "EventPreview",
+    "last_result",
+    "preview",
+    "read_export",
+    "resolved_mapping",
+    "to_events",
+    "upload",
+    "upload_async",
+    "validate",
+]

@@ -10,7 +10,8 @@
     └── RemoteError                   Amplitude (or the network on the way) said no to the request
         ├── RequestRejected           a request-level 400: the whole request is wrong
         │   └── InvalidApiKey         Amplitude does not know the key (the key is never shown)
-        └── UploadInterrupted         KeyboardInterrupt or cancellation; carries the partial result
+        ├── UploadInterrupted         KeyboardInterrupt or cancellation; carries the partial result
+        └── ExportError               the Export API gave no complete export (so nothing is called missing)
 
 Row-level problems are data, not exceptions: they live in a ValidationReport's
 ``failures`` and an UploadResult's ``rejected`` / ``failed`` frames.
@@ -124,9 +125,23 @@ class UploadInterrupted(RemoteError, KeyboardInterrupt):
         self.result = result
 
 
+class ExportError(RemoteError):
+    """Amplitude's Export API gave no complete export: refused keys, a range it would not
+    serve, retries run out, or an answer cut short or damaged.
+
+    ``hours`` names the hours asked for. Nothing was compared: ``verify`` never reports
+    rows as missing from an export it could not read whole.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, hours: str | None = None) -> None:
+        super().__init__(message, status=status)
+        self.hours = hours
+
+
 __all__ = [
     "AmpNotebookError",
     "ConfigurationError",
+    "ExportError",
     "InvalidApiKey",
     "LocalError",
     "MappingError",

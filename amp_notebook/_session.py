@@ -39,6 +39,7 @@ __all__ = [
     "describe",
     "effective_endpoint",
     "merge_defaults",
+    "merge_export_defaults",
     "reset",
     "set_api",
     "set_endpoint",
@@ -65,6 +66,8 @@ class SandboxHandle(Protocol):
     def http_url(self) -> str: ...
     @property
     def batch_url(self) -> str: ...
+    @property
+    def export_url(self) -> str: ...
     def stop(self) -> None: ...
 
 
@@ -267,6 +270,35 @@ def merge_defaults(
             to_sandbox = sandbox is not None and endpoint_out in (sandbox.http_url, sandbox.batch_url)
             api_key = ApiKey(SANDBOX_KEY) if to_sandbox else settings.api_key
         return {"api_key": api_key, "region": region_out, "api": api_out, "endpoint": endpoint_out}
+
+
+def merge_export_defaults(
+    api_key: Any = None,
+    secret_key: Any = None,
+    region: str | None = None,
+    export_endpoint: str | None = None,
+) -> dict[str, Any]:
+    """The Export API's arguments (``result.verify``, ``read_export``), explicit ones first.
+
+    Like :func:`merge_defaults`: ``export_endpoint`` is the argument; else, when
+    ``region`` was given, None (that region's Export API); else the session's
+    sandbox's export URL while one runs. The keys: the arguments; else the dummy
+    sandbox keys when the export comes from the session's sandbox; else the
+    session's; else None (then ``AMPLITUDE_API_KEY`` / ``AMPLITUDE_SECRET_KEY``).
+    """
+    with _lock:
+        sandbox = current_sandbox()
+        region_out = region if region is not None else settings.region
+        endpoint_out = export_endpoint
+        if endpoint_out is None and region is None and sandbox is not None:
+            endpoint_out = sandbox.export_url
+        to_sandbox = sandbox is not None and endpoint_out == sandbox.export_url
+        if api_key is None:
+            api_key = ApiKey(SANDBOX_KEY) if to_sandbox else settings.api_key
+        if secret_key is None:
+            secret_key = SecretKey(SANDBOX_SECRET_KEY) if to_sandbox else settings.secret_key
+        return {"api_key": api_key, "secret_key": secret_key, "region": region_out,
+                "export_endpoint": endpoint_out}
 
 
 def describe() -> list[str]:

@@ -10,16 +10,17 @@ CORE = [
     "_exceptions", "_config", "_keys", "_mapping", "_encoding", "_times", "_values",
     "_rules", "_validation", "_batching", "_throttle", "_responses", "_retry",
     "_result", "_report", "_styler", "_summary", "_progress_model",
+    "_export_hours", "_export_zip", "_export_frame", "_verify",
 ]
 
 
 def test_public_names_are_pinned():
     assert amp_notebook.__all__ == sorted(amp_notebook.__all__)
     assert set(amp_notebook.__all__) == {
-        "AmpNotebookError", "ApiKey", "ConfigurationError", "Const", "InvalidApiKey", "LocalError",
+        "AmpNotebookError", "ApiKey", "ConfigurationError", "Const", "ExportError", "InvalidApiKey", "LocalError",
         "MappingError", "RemoteError", "RequestRejected", "RetryPolicy", "SecretKey", "UploadInterrupted",
         "UploadResult", "ValidationError", "ValidationReport", "__version__", "const", "last_result",
-        "load_ipython_extension", "preview", "to_events", "unload_ipython_extension", "upload",
+        "load_ipython_extension", "preview", "read_export", "to_events", "unload_ipython_extension", "upload",
         "upload_async", "validate",
     }
     for name in amp_notebook.__all__:

@@ -116,7 +116,7 @@ class SandboxConfig:
     3 h; set 0 in tests); ``export_events_per_file`` lines per gzipped file (several
     files per hour); member names use ``project_id``; exports over
     ``export_size_limit`` compressed bytes get a 400. Faults: ``export_504_over_hours``
-    answers 504 to ranges of more hours; ``export_truncate`` cuts every export zip
+    answers 504 to ranges of more hours (0: to every export); ``export_truncate`` cuts every export zip
     in half.
     """
 
@@ -156,8 +156,8 @@ class SandboxConfig:
             object.__setattr__(self, "secret_keys", frozenset(self.secret_keys))
         if self.export_delay_s < 0 or self.export_events_per_file < 1 or self.export_size_limit < 1:
             raise ValueError("export_delay_s must be >= 0, export_events_per_file and export_size_limit >= 1")
-        if self.export_504_over_hours is not None and self.export_504_over_hours < 1:
-            raise ValueError("export_504_over_hours must be at least 1 (or None)")
+        if self.export_504_over_hours is not None and self.export_504_over_hours < 0:
+            raise ValueError("export_504_over_hours must be >= 0 (0: every export is a 504), or None")
         if not isinstance(self.silenced_devices, frozenset):
             object.__setattr__(self, "silenced_devices", frozenset(self.silenced_devices))
         if self.device_eps <= 0 or self.batch_device_eps <= 0 or self.window_s <= 0:
