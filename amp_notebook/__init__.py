@@ -35,6 +35,7 @@ from ._mapping import Const, const
 from ._report import ValidationReport
 from ._result import UploadResult
 from ._retry import RetryPolicy
+from ._verify_report import VerifyReport
 
 __version__ = "0.1.0"
 
@@ -71,6 +72,7 @@ __all__ = [
     "UploadResult",
     "ValidationError",
     "ValidationReport",
+    "VerifyReport",
     "__version__",
     "const",
     "last_result",

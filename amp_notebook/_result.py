@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._report import ValidationReport
+    from ._sent import SendRecord
+    from ._verify_report import VerifyReport
 
 PENDING, INGESTED, REJECTED, FAILED, SKIPPED = 0, 1, 2, 3, 4
 STATUS_NAMES = ("pending", "ingested", "rejected", "failed", "skipped")
@@ -143,6 +145,7 @@ class UploadResult:
     interrupted: bool = False
     validation: ValidationReport | None = field(default=None, repr=False)
     batches: int = 0  # dry run: the requests that would be sent
+    sent: SendRecord | None = field(default=None, repr=False)  # where and when, for verify()
 
     # -- counts -------------------------------------------------------------
     @property
@@ -292,6 +295,22 @@ class UploadResult:
             records.sort(key=lambda rec: -cast("int", rec["rows"]))
         table: pd.DataFrame = pd.DataFrame(records, columns=["status", "reason", "rows", "examples"])
         return table
+
+    def verify(self, secret_key: Any = None, *, export_endpoint: str | None = None, **options: Any) -> VerifyReport:
+        """Did every ingested row land? Reads Amplitude's Export API for the hours of the
+        upload and looks for each ingested row's insert_id (and device/user id) there.
+
+        ``secret_key``: the project's secret key (else ``%amplitude secret``, else
+        ``AMPLITUDE_SECRET_KEY``); the API key as for the upload. ``export_endpoint``:
+        the full URL of an Export API (the sandbox's ``export_url``); by default the
+        one of the upload's region. More options: ``amp_notebook._verify_run.verify_upload``.
+        """
+        from ._config import hide_secret_key
+        from ._verify_run import verify_upload
+
+        sent = None if self.dry_run else self.sent
+        return verify_upload(self.frame, self.ledger.positions(INGESTED), sent, hide_secret_key(secret_key),
+                             export_endpoint=export_endpoint, **options)
 
     # -- reprs ----------------------------------------------------------------
     def summary_lines(self, *, timings: bool = True) -> list[str]:

@@ -42,6 +42,7 @@ from ._progress_model import Phase
 from ._result import FAILED, SKIPPED, RowLedger, UploadResult
 from ._retry import RetryPolicy
 from ._runner import run_sync
+from ._sent import SendRecord
 from ._validation import ValidateOptions, validate_frame
 
 OnInvalid = Literal["skip", "raise", "send"]
@@ -87,6 +88,7 @@ async def upload_async(
     now_ms: int | None = None,
     _clock: Callable[[], float] = time.monotonic,
     _rng: random.Random | None = None,
+    _wall_clock: Callable[[], float] = time.time,
 ) -> UploadResult:
     """Validate ``df``, send the valid rows, and return what happened to each row.
 
@@ -191,6 +193,8 @@ async def upload_async(
     uploader = Uploader(settings, ledger, total=total, skipped=len(df) - total, sink=sink.update,
                         clock=_clock, rng=_rng)
     started = _clock()
+    # The wall clock, which the Export API's hours count in: result.verify() finds the events by it.
+    result.sent = SendRecord(ep.url, ep.region, rm, options_enc, len(df), _wall_clock())
 
     def finish(phase: Phase, reason: str | None = None, message: str = "") -> UploadResult:
         # Every way out: rows still open say why, the result is kept, the sink closes.
@@ -198,6 +202,8 @@ async def upload_async(
         if reason is not None:
             ledger.fail_pending(reason, message)
         result.elapsed_s = _clock() - started
+        if result.sent is not None:
+            result.sent.finished_at = _wall_clock()
         result.interrupted = phase == "interrupted"
         _last_result = result
         sink.close(uploader.snapshot(phase))

@@ -1,11 +1,12 @@
-"""The API key never shows (design.md principle 6).
+"""The API key and the secret key never show (design.md principle 6).
 
-Static: only the body encoder reveals the key; the other ``.reveal()`` calls are
+Static: only the body encoder reveals the API key, only the Export API's Basic auth
+both keys; the other ``.reveal()`` calls are
 listed here one by one with why they are harmless; no module that writes files
 touches the key. Runtime: a recognisable canary key goes through a successful
 upload, an "Invalid API key" stop, a 400 partial failure and a request-level
-refusal; it must not appear in any repr/str/HTML of what the user gets back, in
-warnings, or in DEBUG logs.
+refusal, and with a canary secret key through verify and read_export; they must not
+appear in any repr/str/HTML of what the user gets back, in warnings, or in DEBUG logs.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ ALLOWED_REVEALS = {
     # Only the length, to size the envelope around the events.
     ("_client.py", "self.envelope = settings.wire.scheduler_envelope(settings.api_key.reveal(), settings.options, settings.limits)"),
     ("_upload.py", "key_len: str | int = key.reveal() if key is not None else 32"),
+    # The Export API's Basic auth (verify, read_export): the only use of the secret key.
+    ("_export_http.py", "auth = httpx.BasicAuth(api_key.reveal(), secret_key.reveal())"),
     # The log redactor: registers / forgets the key so that it can mask it.
     ("_logging.py", "value = secret.reveal() if isinstance(secret, Secret) else str(secret)"),
     ("_logging.py", "_secrets.discard(secret.reveal() if isinstance(secret, Secret) else str(secret))"),
@@ -203,3 +206,35 @@ def test_secret_key_canary(debug_logs: pytest.LogCaptureFixture) -> None:
     finally:
         _session.reset()
     assert CANARY not in debug_logs.text
+
+
+SECRET_CANARY = "CANARY-s3cr3t-4d2b8e6f1a"
+
+
+def test_canary_verify_and_read_export_with_both_keys(debug_logs: pytest.LogCaptureFixture) -> None:
+    """Both keys through an upload, a verify that finds lost rows, a refused secret and
+    read_export: neither key in any repr, HTML, frame, warning, exception or DEBUG log
+    (httpx's and httpcore's included)."""
+    from amp_notebook.sandbox import Faults
+
+    config = SandboxConfig(api_keys={CANARY}, secret_keys={SECRET_CANARY}, export_delay_s=0,
+                           faults=Faults(p_lose=0.2, seed=1))
+    with warnings.catch_warnings(record=True) as caught, Sandbox(config) as sb:
+        warnings.simplefilter("always")
+        result = amp.upload(_frame(), api_key=CANARY, endpoint=sb.http_url, retry=RetryPolicy.fast(),
+                            progress=False)
+        report = result.verify(SECRET_CANARY, api_key=CANARY, export_endpoint=sb.export_url,
+                               retry=RetryPolicy.fast())
+        assert report.missing_count == len(sb.emulator.lost) > 0
+        with pytest.raises(amp.ExportError) as refused:
+            result.verify("not-the-" + SECRET_CANARY, api_key=CANARY, export_endpoint=sb.export_url)
+        frame = amp.read_export(result.sent.started_at, api_key=CANARY, secret_key=SECRET_CANARY,  # type: ignore[union-attr]
+                                export_endpoint=sb.export_url)
+        texts = [repr(report), report._repr_html_(), repr(report.missing), repr(report.extra),
+                 repr(report.rows), repr(frame), frame.to_csv(), repr(result.sent), str(refused.value),
+                 repr(refused.value.args), repr(sb.emulator.requests), repr(sb.config)]
+    texts += [str(w.message) for w in caught]
+    texts.append(debug_logs.text)
+    texts += [r.getMessage() for r in debug_logs.records]
+    for text in texts:
+        assert CANARY not in text and SECRET_CANARY not in text

@@ -1,0 +1,115 @@
+"""``result.verify()``: fetch the export of the upload's hours and match every ingested row.
+
+IO (through ``_export``). The steps: find the hours (the upload's wall-clock span
+and a margin) and the Export API (the upload's region, the session's sandbox, or
+``export_endpoint``); re-encode the ingested rows to get back the insert_ids and
+ids they were sent with; stream the export batch by batch into the matcher; build
+the report. An export that cannot be read whole raises ``ExportError``: rows are
+never called missing from an export that was not all there.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from . import _session
+from ._config import hide_key, resolve_api_key, resolve_secret_key
+from ._encoding import iter_events
+from ._exceptions import ConfigurationError
+from ._export import ExportFetcher, resolve_export_target
+from ._export_hours import MAX_QUERY_HOURS, HourLike, HourRange, to_hour, upload_hours
+from ._retry import RetryPolicy
+from ._sent import SendRecord
+from ._verify import Expected, Matcher
+from ._verify_report import ExportSummary, VerifyReport, build_report
+
+
+def _where(sent: SendRecord, region: str | None, export_endpoint: str | None) -> tuple[str | None, str | None]:
+    """(region, export_endpoint) when the caller named neither: the upload's region, or the
+    session's sandbox when the upload went there."""
+    if export_endpoint is not None or region is not None:
+        return region, export_endpoint
+    if sent.region is not None:
+        return sent.region, None
+    sandbox = _session.current_sandbox()
+    if sandbox is not None and sent.url in (sandbox.http_url, sandbox.batch_url):
+        return None, sandbox.export_url
+    raise ConfigurationError(
+        f"this upload went to a custom endpoint ({sent.url}): pass export_endpoint= the Export API "
+        "of that project (a sandbox's is sandbox.export_url)"
+    )
+
+
+def verify_upload(
+    frame: pd.DataFrame,
+    ingested: np.ndarray,
+    sent: SendRecord | None,
+    secret_key: Any = None,
+    *,
+    api_key: Any = None,
+    export_endpoint: str | None = None,
+    region: str | None = None,
+    start: HourLike | None = None,
+    end: HourLike | None = None,
+    margin_s: float = 600.0,
+    transport: httpx.BaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: float | httpx.Timeout | None = None,
+    max_hours: int = MAX_QUERY_HOURS,
+    _now: float | None = None,
+) -> VerifyReport:
+    """See :meth:`UploadResult.verify`: ``frame`` was uploaded, the rows at positions
+    ``ingested`` were acknowledged, ``sent`` says where and when (None: a dry run).
+    ``start``/``end`` override the hours (UTC, both included); ``margin_s`` widens the
+    upload's span on both sides (clock differences)."""
+    api_key = hide_key(api_key)
+    if sent is None:
+        raise ConfigurationError("nothing was sent (a dry run): there is nothing to verify")
+    if len(frame) != sent.rows:
+        raise ConfigurationError(
+            f"the uploaded frame had {sent.rows:,} rows and now has {len(frame):,}: verify "
+            "re-reads the rows to find their insert_ids, so the frame must not change after the upload"
+        )
+    region, export_endpoint = _where(sent, region, export_endpoint)
+    given = _session.merge_export_defaults(api_key, secret_key, region, export_endpoint)
+    target = resolve_export_target(given["region"], given["export_endpoint"])
+    if start is not None or end is not None:
+        first = to_hour(start if start is not None else end, name="start")  # type: ignore[arg-type]
+        hours = HourRange(first, to_hour(end if end is not None else start, name="end"))  # type: ignore[arg-type]
+    else:
+        hours = upload_hours(sent.started_at, sent.finished_at or sent.started_at, margin_s)
+    key = resolve_api_key(given["api_key"])
+    secret = resolve_secret_key(given["secret_key"])
+    assert key is not None and secret is not None
+
+    positions = np.asarray(ingested, dtype=np.int64)
+    expected = Expected.from_events(positions, iter_events(frame, sent.mapping, sent.options, positions=positions))
+    matcher = Matcher(expected)
+    fetcher = ExportFetcher(target, key, secret, transport=transport, retry=retry, timeout=timeout,
+                            max_hours=max_hours)
+    for batch in fetcher.batches(hours):
+        matcher.add(batch)
+    now = time.time() if _now is None else _now
+    stats = fetcher.stats
+    export = ExportSummary(
+        source=target.label, hours=hours, requests=stats.requests, files=stats.read.files,
+        events=stats.read.events, complete_from=hours.available_at() if now < hours.available_at() else None,
+    )
+    report = build_report(frame, expected, matcher, export, not_ingested=len(frame) - len(positions))
+    if export.early and report.missing_count:
+        warnings.warn(
+            f"{report.missing_count:,} rows are not in the export yet, but it was asked for early: Amplitude "
+            f"makes data exportable about 2 hours after the hour it arrived in; verify again after "
+            f"{export.complete_from_text()}",
+            UserWarning, stacklevel=3,
+        )
+    return report
+
+
+__all__ = ["verify_upload"]
