@@ -25,14 +25,21 @@ def validate(
     tz: str = "UTC",
     time_unit: str | None = None,
     now_ms: int | None = None,
+    old_event_hours: float | None = 24.0,
 ) -> ValidationReport:
-    """Check every row of ``df`` against Amplitude's rules (nothing is sent)."""
+    """Check every row of ``df`` against Amplitude's rules (nothing is sent).
+
+    With the backfill pre-flight as warnings: devices/users over 500,000 events in 24
+    hours (``daily_quota``), and events older than ``old_event_hours`` that set user
+    properties (``old_user_properties``; None switches it off).
+    """
     rm = resolve_mapping(df.columns, mapping)
     options = ValidateOptions(
         min_id_length=min_id_length,
         tz=tz,
         time_unit=time_unit,
         now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
+        old_event_hours=old_event_hours,
     )
     return validate_frame(df, rm, options)
 

@@ -218,6 +218,12 @@ class UploadResult:
         return (f"{n:,} of the rows sent {verb} an earlier row's insert_id: Amplitude keeps one of each "
                 "(duplicate_event in .validation)")
 
+    def preflight_lines(self) -> list[str]:
+        """The backfill pre-flight's warnings in a line each (daily quota, old user properties)."""
+        from ._preflight import summary_lines
+
+        return summary_lines(self.validation.failures) if self.validation is not None else []
+
     def counts(self) -> dict[str, int]:
         return {
             "rows": self.total,
@@ -341,6 +347,7 @@ class UploadResult:
         duplicates = self.duplicates_line()
         if duplicates:
             lines.append(f"  {duplicates}")
+        lines += [f"  {line}" for line in self.preflight_lines()]
         reasons = self.reasons()
         if len(reasons):
             lines.append("  reasons:")

@@ -80,6 +80,8 @@ class Reason(str, Enum):
     NOT_A_BOOLEAN = "not_a_boolean"
     NOT_AN_OBJECT = "not_an_object"
     DUPLICATE_EVENT = "duplicate_event"
+    DAILY_QUOTA = "daily_quota"
+    OLD_USER_PROPERTIES = "old_user_properties"
 
     def __str__(self) -> str:
         return self.value
@@ -125,6 +127,10 @@ RULES: dict[Reason, Rule] = {
         Rule(Reason.NOT_A_BOOLEAN, _E, _KEYS, "$skip_user_properties_sync is a boolean"),
         Rule(Reason.NOT_AN_OBJECT, _E, _KEYS, "a whole properties/groups/plan value is an object"),
         Rule(Reason.DUPLICATE_EVENT, _W, _KEYS, "events with the same insert_id (and device/user): Amplitude keeps one"),
+        # Backfill pre-flight (_preflight): warnings about what the upload as a whole will meet.
+        Rule(Reason.DAILY_QUOTA, _W, "Limits", "at most 500,000 events per device/user in a rolling 24 hours"),
+        Rule(Reason.OLD_USER_PROPERTIES, _W, _KEYS,
+             "old events setting user_properties overwrite live values unless $skip_user_properties_sync"),
     )
 }
 

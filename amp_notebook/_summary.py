@@ -53,9 +53,8 @@ def render_result_html(result: UploadResult) -> str:
             f"{result.retries:,} · 429s {result.throttled:,} · {result.elapsed_s:.2f} s · "
             f"{result.events_per_second:,.0f} events/s</div>"
         )
-    duplicates = result.duplicates_line()
-    if duplicates:
-        parts.append(f'<div style="font-size:.9em;color:#9a6700">{escape(duplicates)}</div>')
+    for line in filter(None, [result.duplicates_line(), *result.preflight_lines()]):
+        parts.append(f'<div style="font-size:.9em;color:#9a6700">{escape(line)}</div>')
     reasons = result.reasons()
     if len(reasons):
         rows = "".join(

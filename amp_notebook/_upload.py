@@ -70,6 +70,7 @@ async def upload_async(
     api: str | None = None,
     endpoint: str | None = None,
     dry_run: bool = False,
+    sample: int | None = None,
     on_invalid: OnInvalid = "skip",
     progress: Any = "auto",
     concurrency: int = 4,
@@ -95,7 +96,9 @@ async def upload_async(
     Locally invalid rows are not sent (``on_invalid="skip"``, reported as
     skipped), or stop the upload (``"raise"``), or are sent anyway (``"send"``,
     Amplitude then rejects them). ``dry_run=True`` validates, encodes and
-    batches, and sends nothing.
+    batches, and sends nothing. ``sample=n`` uploads a canary of ``n`` rows picked at
+    random (seeded, in frame order) first: the result covers those rows; check it
+    (``result.verify()``) before sending the whole frame.
     """
     global _last_result
     api_key = hide_key(api_key)  # before anything can raise: see hide_key
@@ -103,6 +106,8 @@ async def upload_async(
         raise ConfigurationError(f"on_invalid must be 'skip', 'raise' or 'send', not {on_invalid!r}")
     if concurrency < 1:
         raise ConfigurationError("concurrency must be at least 1")
+    if sample is not None:
+        df = canary_rows(df, sample)
     # Explicit arguments first, then the session (%amplitude), then AMPLITUDE_API_KEY.
     given = _session.merge_defaults(api_key, region, api, endpoint)
     ep = resolve_endpoint(given["region"], given["api"], given["endpoint"])
@@ -236,6 +241,17 @@ async def upload_async(
         finish("failed", "stopped", f"not sent: {type(exc).__name__}")
         raise
     return finish("done")
+
+
+def canary_rows(df: pd.DataFrame, n: int) -> pd.DataFrame:
+    """``n`` rows of ``df`` at random (the same ones every time), in frame order."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigurationError(f"sample must be a positive number of rows, not {n!r}")
+    if n >= len(df):
+        return df
+    picked = np.sort(np.random.default_rng(0).choice(len(df), size=n, replace=False))
+    canary: pd.DataFrame = df.iloc[picked]
+    return canary
 
 
 def _mark_skipped(ledger: RowLedger, report: Any) -> None:

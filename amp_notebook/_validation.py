@@ -27,6 +27,7 @@ from ._keys import (
     PLAN_FIELDS,
 )
 from ._mapping import Const, Field, ResolvedMapping, first_column
+from ._preflight import findings
 from ._report import FAILURE_COLUMNS, ValidationReport
 from ._rules import Reason, Severity
 
@@ -44,13 +45,18 @@ class ValidateOptions:
 
     ``min_id_length``: the request's ``options.min_id_length`` (reference, "Request body").
     ``tz`` / ``time_unit``: how the encoder reads times. ``now_ms``: the clock, injected
-    (None skips the "time in the future" warning).
+    (None skips the "time in the future" and the old-event warnings).
+    ``old_event_hours``: events older than this that set user properties get the
+    ``old_user_properties`` pre-flight warning (None: never); ``daily_quota``: events
+    per device/user in 24 hours for the ``daily_quota`` one (None: not checked).
     """
 
     min_id_length: int = 5
     tz: str = "UTC"
     time_unit: str | None = None
     now_ms: int | None = None
+    old_event_hours: float | None = 24.0
+    daily_quota: int | None = 500_000
 
     def __post_init__(self) -> None:
         # A bad option is a configuration error, raised before any row is looked at.
@@ -772,7 +778,22 @@ def validate_frame(
     later, first = duplicate_rows(df, rm)  # across the whole frame, not per slice
     if len(later):
         failures = pd.concat([failures, _duplicate_failures(df, rm, later, first)]).sort_index(kind="stable")
+    preflight = _preflight_failures(df, rm, options)  # across the whole frame too
+    if len(preflight):
+        failures = pd.concat([failures, preflight]).sort_index(kind="stable")
     return ValidationReport(df, failures, columns=rm.columns())
+
+
+def _preflight_failures(df: pd.DataFrame, rm: ResolvedMapping, options: ValidateOptions) -> pd.DataFrame:
+    """The backfill pre-flight's findings (``_preflight``) as warning rows."""
+    older = options.old_event_hours * 3_600_000 if options.old_event_hours is not None else None
+    found = findings(df, rm, tz=options.tz, time_unit=options.time_unit, now_ms=options.now_ms,
+                     older_than_ms=older, quota=options.daily_quota)
+    out = _Collector(df, rm)
+    for f in found:
+        src = _source(df, f.field) if f.field is not None else None
+        out.add(src, f.mask, f.reason, f.messages, severity=Severity.WARNING, values=f.values, key=f.key)
+    return out.frame(df.index)
 
 
 def _duplicate_failures(df: pd.DataFrame, rm: ResolvedMapping, later: np.ndarray, first: np.ndarray) -> pd.DataFrame:

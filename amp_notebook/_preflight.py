@@ -1,0 +1,215 @@
+"""Backfill pre-flight: what a large or historical upload will run into, said before sending.
+
+Pure and column-wise. Two checks, both warnings (the rows are still sent; the
+validator turns the findings into rows of its failures table):
+
+* ``daily_quota``: Amplitude takes at most 500,000 events per device_id, and per
+  user_id, in a rolling 24 hours (public HTTP API docs; the 400 "silenced" answer
+  names them in ``exceeded_daily_quota_devices`` / ``_users``: reference,
+  "Responses"). An upload sends in hours, so every row of a device after its
+  500,000th (in time order, the order the uploader sends a device's events) would be
+  refused: they are named, with the id and the hours of those events. A frame of
+  at most 500,000 rows cannot hit it, and costs nothing here.
+* ``old_user_properties``: an event that sets ``user_properties`` updates the
+  user's profile *as it is now*, whatever the event's time (reference, "Event keys"
+  -> ``$skip_user_properties_sync``). A backfilled event older than the threshold
+  would overwrite newer, live values; ``$skip_user_properties_sync: const(True)``
+  keeps them on the event only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ._encoding import EncodeOptions
+from ._mapping import Const, Field, ResolvedMapping
+from ._rules import Reason
+from ._times import time_to_ms
+from ._values import _source_series, field_values
+
+DAILY_EVENTS_PER_ID = 500_000
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Rows where ``mask`` is True have this problem; ``messages`` and ``values`` are one per
+    hit (in row order) or one for all; ``field`` is the column to point at (None: the row)."""
+
+    field: Field | None
+    key: str
+    reason: Reason
+    mask: np.ndarray
+    messages: Sequence[str] | str
+    values: np.ndarray | None = None
+
+
+def _times_ms(df: pd.DataFrame, rm: ResolvedMapping, tz: str, time_unit: str | None) -> np.ndarray | None:
+    field = rm.get("time")
+    if field is None:
+        return None
+    if isinstance(field.source, Const):
+        series = pd.Series([field.source.value] * len(df))
+    else:
+        series = _source_series(df, field).reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the validator already warns about units, once
+        ms, _ = time_to_ms(series, tz=tz, time_unit=time_unit)
+    return ms.to_numpy(dtype=np.float64)
+
+
+def _utc(ms: float) -> str:
+    if np.isnan(ms):
+        return "no time"
+    return str(pd.Timestamp(int(ms), unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M"))
+
+
+def over_daily_quota(
+    df: pd.DataFrame, rm: ResolvedMapping, times: np.ndarray | None, options: EncodeOptions,
+    quota: int = DAILY_EVENTS_PER_ID,
+) -> list[Finding]:
+    """Rows after the ``quota``-th of a device_id or user_id (in time order)."""
+    if len(df) <= quota:
+        return []
+    found: list[Finding] = []
+    order_key = times if times is not None else np.zeros(len(df))
+    for key, noun in (("device_id", "device"), ("user_id", "user")):
+        field = rm.get(key)
+        if field is None:
+            continue
+        ids = pd.Series(field_values(df, field, options), dtype=object)
+        counts = ids.value_counts()
+        heavy = counts[counts > quota]
+        if heavy.empty:
+            continue
+        mask = np.zeros(len(df), dtype=bool)
+        message_at = np.empty(len(df), dtype=object)
+        for ident, count in heavy.items():
+            rows = np.flatnonzero((ids == ident).to_numpy())
+            rows = rows[np.argsort(order_key[rows], kind="stable")]  # as the uploader sends them
+            late = rows[quota:]
+            mask[late] = True
+            span = order_key[late]
+            message_at[late] = (
+                f"{key} {ident!r} has {int(count):,} events here: Amplitude takes at most {quota:,} per "
+                f"{noun} in a rolling 24 hours, so the {late.size:,} after the {quota:,}th (events from "
+                f"{_utc(np.nanmin(span) if not np.isnan(span).all() else np.nan)} to "
+                f"{_utc(np.nanmax(span) if not np.isnan(span).all() else np.nan)} UTC) would be refused "
+                "(exceeded daily quota): send them at least 24 hours after the first ones"
+            )
+        hits = np.flatnonzero(mask)
+        found.append(Finding(field, key, Reason.DAILY_QUOTA, mask, message_at[hits].tolist()))
+    return found
+
+
+def _sets_user_properties(df: pd.DataFrame, fields: list[Field]) -> np.ndarray:
+    has = np.zeros(len(df), dtype=bool)
+    for field in fields:
+        if isinstance(field.source, Const):
+            value = field.source.value
+            if value is not None and (field.name is not None or (isinstance(value, dict) and value)):
+                has[:] = True
+            continue
+        series = _source_series(df, field)
+        if field.name is not None:
+            has |= series.notna().to_numpy()
+        else:
+            has |= np.fromiter((isinstance(v, dict) and bool(v) for v in series), dtype=bool, count=len(series))
+    return has
+
+
+def _skips_sync(df: pd.DataFrame, rm: ResolvedMapping) -> np.ndarray | bool:
+    field = rm.get("$skip_user_properties_sync")
+    if field is None:
+        return False
+    if isinstance(field.source, Const):
+        return field.source.value is True
+    series = _source_series(df, field)
+    return np.fromiter((v is True or v is np.True_ for v in series), dtype=bool, count=len(series))
+
+
+def old_user_properties(
+    df: pd.DataFrame, rm: ResolvedMapping, times: np.ndarray | None, now_ms: int | None, older_than_ms: float,
+) -> Finding | None:
+    """Rows older than ``older_than_ms`` before ``now_ms`` that set user properties without
+    ``$skip_user_properties_sync``."""
+    fields = [f for f in rm.fields if f.key == "user_properties"]
+    if not fields or times is None or now_ms is None:
+        return None
+    skip = _skips_sync(df, rm)
+    if skip is True:
+        return None
+    with np.errstate(invalid="ignore"):
+        old = times < now_ms - older_than_ms  # NaN (no time: Amplitude's "now") is never old
+    mask = old & _sets_user_properties(df, fields) & ~np.asarray(skip, dtype=bool)
+    if not mask.any():
+        return None
+    hours = older_than_ms / 3_600_000
+    age = f"{hours:g} hours" if hours < 48 else f"{hours / 24:g} days"
+    message = (
+        f"an event older than {age} sets user_properties: Amplitude applies them to the user's profile as "
+        "it is now, overwriting newer values; map '$skip_user_properties_sync': const(True) to keep them "
+        "on the event only"
+    )
+    values = pd.to_datetime(times[mask], unit="ms", utc=True).strftime("%Y-%m-%d %H:%M UTC").to_numpy(dtype=object)
+    column = next((f for f in fields if not isinstance(f.source, Const)), None)
+    return Finding(column, "user_properties", Reason.OLD_USER_PROPERTIES, mask, message, values)
+
+
+def findings(
+    df: pd.DataFrame,
+    rm: ResolvedMapping,
+    *,
+    tz: str = "UTC",
+    time_unit: str | None = None,
+    now_ms: int | None = None,
+    older_than_ms: float | None = DAY_MS,
+    quota: int | None = DAILY_EVENTS_PER_ID,
+) -> list[Finding]:
+    """Both checks (None switches one off)."""
+    if not len(df):
+        return []
+    need_times = (quota is not None and len(df) > quota) or (
+        older_than_ms is not None and now_ms is not None and any(f.key == "user_properties" for f in rm.fields)
+    )
+    times = _times_ms(df, rm, tz, time_unit) if need_times else None
+    out: list[Finding] = []
+    if quota is not None:
+        out += over_daily_quota(df, rm, times, EncodeOptions(tz=tz, time_unit=time_unit), quota)  # type: ignore[arg-type]
+    if older_than_ms is not None:
+        old = old_user_properties(df, rm, times, now_ms, older_than_ms)
+        if old is not None:
+            out.append(old)
+    return out
+
+
+def summary_lines(failures: pd.DataFrame) -> list[str]:
+    """One line per pre-flight finding kind, for results and dry runs (empty when none)."""
+    lines = []
+    reasons = failures["reason"] if "reason" in failures else pd.Series([], dtype=object)
+    quota = failures[(reasons == Reason.DAILY_QUOTA.value).to_numpy()]
+    if len(quota):
+        ids = quota["message"].str.split(" has ", n=1).str[0].nunique()
+        lines.append(f"pre-flight: {ids:,} device/user id{'' if ids == 1 else 's'} over 500,000 events in 24 h: "
+                     f"{len(quota):,} rows would be refused (daily_quota in .validation)")
+    old = int(np.count_nonzero((reasons == Reason.OLD_USER_PROPERTIES.value).to_numpy()))
+    if old:
+        lines.append(f"pre-flight: {old:,} old events set user_properties and would overwrite live values "
+                     "(old_user_properties in .validation; $skip_user_properties_sync prevents it)")
+    return lines
+
+
+__all__ = [
+    "DAILY_EVENTS_PER_ID",
+    "DAY_MS",
+    "Finding",
+    "findings",
+    "old_user_properties",
+    "over_daily_quota",
+    "summary_lines",
+]

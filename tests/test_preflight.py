@@ -1,0 +1,126 @@
+"""Backfill pre-flight: the daily quota per device/user, old events that set user
+properties, in validate() (warnings) and dry runs; sample=n canary uploads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import amp_notebook as amp
+from amp_notebook._mapping import resolve_mapping
+from amp_notebook._preflight import DAILY_EVENTS_PER_ID, findings
+from amp_notebook._validation import ValidateOptions, validate_frame
+from amp_notebook.sandbox import Sandbox
+
+NOW_MS = int(pd.Timestamp("2026-03-10", tz="UTC").timestamp() * 1000)
+
+
+def warnings_of(report: amp.ValidationReport, reason: str) -> pd.DataFrame:
+    f = report.failures
+    return f[f["reason"] == reason]
+
+
+def quota_frame() -> pd.DataFrame:
+    # device-A: 15 events, shuffled in time; device-B: 5. user-1 has 12 across both devices.
+    rng = np.random.default_rng(4)
+    times = pd.Timestamp("2026-03-01 10:00", tz="UTC") + pd.to_timedelta(rng.permutation(20) * 600, unit="s")
+    return pd.DataFrame(
+        {
+            "device_id": ["device-A"] * 15 + ["device-B"] * 5,
+            "user_id": ["user-1"] * 12 + ["user-2"] * 8,
+            "event_type": "Play",
+            "time": times,
+        },
+        index=pd.Index([f"r{i}" for i in range(20)]),
+    )
+
+
+def test_rows_after_the_quota_are_named_with_the_id_and_hours() -> None:
+    df = quota_frame()
+    report = validate_frame(df, resolve_mapping(df.columns), ValidateOptions(now_ms=NOW_MS, daily_quota=10))
+    quota = warnings_of(report, "daily_quota")
+    assert set(quota["severity"]) == {"warning"}
+    devices = quota[quota["key"] == "device_id"]
+    # The five latest events of device-A (in time order) are the ones refused.
+    a = df[df["device_id"] == "device-A"].sort_values("time")
+    assert sorted(devices["row"]) == sorted(a.index[10:])
+    message = devices["message"].iloc[0]
+    assert "device_id 'device-A' has 15 events" in message and "at most 10 per device" in message
+    first, last = a["time"].iloc[10], a["time"].iloc[-1]
+    assert f"from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC" in message
+    users = quota[quota["key"] == "user_id"]
+    u = df[df["user_id"] == "user-1"].sort_values("time")
+    assert sorted(users["row"]) == sorted(u.index[10:])
+    assert "user_id 'user-1' has 12 events" in users["message"].iloc[0]
+    assert report.ok  # warnings only: the rows are still sent
+
+
+def test_the_quota_costs_nothing_below_it() -> None:
+    df = quota_frame()
+    rm = resolve_mapping(df.columns)
+    assert DAILY_EVENTS_PER_ID == 500_000
+    assert findings(df, rm, now_ms=NOW_MS) == []  # 20 rows cannot reach 500,000
+
+
+def test_old_events_setting_user_properties_are_warned_about() -> None:
+    df = pd.DataFrame(
+        {
+            "user_id": [f"user-{i}" for i in range(6)],
+            "event_type": "Upgrade",
+            "time": pd.to_datetime(["2026-01-05 00:00", "2026-03-09 12:00", "2026-01-05 00:00", "2026-01-05 00:00", None,
+                                    "2026-01-06 00:00"], utc=True),
+            "user_properties.plan": ["pro", "pro", None, "free", "pro", "pro"],
+            "$skip_user_properties_sync": [False, False, False, True, False, None],
+        }
+    )
+    report = amp.validate(df, now_ms=NOW_MS)
+    old = warnings_of(report, "old_user_properties")
+    # Row 1 is recent, 2 sets nothing, 3 skips the sync, 4 has no time (Amplitude's now).
+    assert old.index.tolist() == [0, 5]
+    assert old["column"].tolist() == ["user_properties.plan"] * 2
+    assert old["value"].tolist() == ["2026-01-05 00:00 UTC", "2026-01-06 00:00 UTC"]
+    assert "$skip_user_properties_sync" in old["message"].iloc[0] and "24 hours" in old["message"].iloc[0]
+    assert warnings_of(amp.validate(df, now_ms=NOW_MS, old_event_hours=None), "old_user_properties").empty
+    assert warnings_of(amp.validate(df, now_ms=NOW_MS, old_event_hours=24 * 90), "old_user_properties").empty
+
+
+def test_whole_object_and_constant_user_properties() -> None:
+    df = pd.DataFrame(
+        {
+            "user_id": ["user-1", "user-2", "user-3"],
+            "event_type": "Open",
+            "time": pd.to_datetime(["2025-12-01"] * 3, utc=True),
+            "props": [{"plan": "pro"}, {}, None],
+        }
+    )
+    report = amp.validate(df, {"user_properties": "props"}, now_ms=NOW_MS)
+    assert warnings_of(report, "old_user_properties").index.tolist() == [0]
+    report = amp.validate(df, {"user_properties": {"tier": amp.const("gold")}}, now_ms=NOW_MS)
+    assert warnings_of(report, "old_user_properties").index.tolist() == [0, 1, 2]
+    skip = {"user_properties": {"tier": amp.const("gold")}, "$skip_user_properties_sync": amp.const(True)}
+    assert warnings_of(amp.validate(df, skip, now_ms=NOW_MS), "old_user_properties").empty
+
+
+def test_dry_run_says_it_in_text_and_html() -> None:
+    df = quota_frame()
+    df["user_properties.plan"] = "pro"
+    result = df.amplitude.upload(dry_run=True, progress=False, now_ms=NOW_MS)
+    text = repr(result)
+    assert "pre-flight: " in text and "old events set user_properties" in text
+    assert "pre-flight" in result._repr_html_()
+    assert warnings_of(result.validation, "old_user_properties").shape[0] == 20
+
+
+def test_sample_uploads_a_canary_of_n_rows() -> None:
+    df = quota_frame()
+    with Sandbox() as sb:
+        result = df.amplitude.upload(api_key="canary-key-123", endpoint=sb.http_url, sample=6, progress=False)
+        assert result.ok and result.total == 6 and len(sb.ingested) == 6
+        picked = list(result.frame.index)
+        assert picked == [label for label in df.index if label in picked]  # frame order
+        again = df.amplitude.upload(dry_run=True, sample=6, progress=False)
+        assert list(again.frame.index) == picked  # the same rows each time
+    assert df.amplitude.upload(dry_run=True, sample=100, progress=False).total == 20
+    with pytest.raises(amp.ConfigurationError, match="sample"):
+        df.amplitude.upload(dry_run=True, sample=0, progress=False)
