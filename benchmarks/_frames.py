@@ -67,3 +67,32 @@ def zipf_counts(total: int, groups: int, s: float = 1.0) -> np.ndarray:
     counts = np.maximum(counts, 1)
     counts[0] += total - counts.sum()  # the rounding remainder goes to the busiest
     return counts
+
+
+def even_counts(total: int, groups: int) -> np.ndarray:
+    """``total`` split as evenly as possible over ``groups`` (each gets total // groups or one more)."""
+    counts = np.full(groups, total // groups, dtype=np.int64)
+    counts[: total % groups] += 1
+    return counts
+
+
+def zipf_with_busiest(total: int, groups: int, busiest: int) -> np.ndarray:
+    """Zipf counts ``busiest / k**s`` (k = 1..groups, each >= 1) adding up to ``total``.
+
+    The exponent ``s`` is found by bisection; rounding leftovers go to the second
+    busiest group, so the busiest has exactly ``busiest`` events.
+    """
+    k = np.arange(1, groups + 1, dtype=np.float64)
+
+    def counts_for(s: float) -> np.ndarray:
+        return np.maximum(1, np.floor(busiest / k**s)).astype(np.int64)
+
+    lo, hi = 0.0, 16.0  # the sum falls as s grows
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if counts_for(mid).sum() > total else (lo, mid)
+    counts = counts_for(hi)
+    counts[1] += total - counts.sum()
+    if groups < 2 or not 1 <= counts[1] <= busiest:
+        raise ValueError(f"cannot split {total:,} over {groups:,} groups with a busiest of {busiest:,}")
+    return counts
