@@ -24,14 +24,17 @@ from itertools import count
 
 import httpx
 
-from ._batching import Batch, Scheduler
+from ._batching import Batch
 from ._config import ApiKey, Endpoint, Limits, Pacing
 from ._encoding import EncodedChunk
+from ._estimate import tightening_note
 from ._logging import logger, register_secret
+from ._plan import PartitionPlan
 from ._progress_model import Phase, ProgressSink, ProgressUpdate
 from ._responses import Outcome
 from ._result import FAILED, INGESTED, PENDING, REJECTED, RowLedger
 from ._retry import RetryPolicy
+from ._scheduler import Scheduler
 from ._wire import JSON_EVENTS, Wire
 
 USER_AGENT = "amp_notebook"
@@ -120,8 +123,11 @@ class Uploader:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        plan: PartitionPlan | None = None,
+        pacing_hint: str | None = None,
     ) -> None:
         self.settings = settings
+        self.pacing_hint = pacing_hint  # what pacing costs at least, for the progress line
         self.ledger = ledger
         self.total = total
         self.skipped = skipped
@@ -130,7 +136,9 @@ class Uploader:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.envelope = settings.wire.scheduler_envelope(settings.api_key.reveal(), settings.options, settings.limits)
-        self.scheduler = Scheduler(settings.limits, settings.pacing, self.envelope, hold_in_flight=True)
+        # plan: events per device in the whole upload, so that devices no pacing rule
+        # can hold back need no state of their own (None: every device is paced).
+        self.scheduler = Scheduler(settings.limits, settings.pacing, self.envelope, hold_in_flight=True, plan=plan)
         self._retries: list[_Retry] = []
         self._seq = count()
         self._chunks: Iterator[EncodedChunk] | None = None
@@ -138,6 +146,11 @@ class Uploader:
         self._started = 0.0
         self._last_progress = 0.0  # when an event was last settled (the stall guard)
         self._waiting_s = 0.0
+        # One request at a time until an answer that is not a 413 (at the start, and
+        # after each 413): a wrong body limit or a bad key then costs one request,
+        # not a round of ``concurrency`` large ones.
+        self._probing = True
+        self._eps_threshold: float | None = None  # the lowest rate a 429 named
         register_secret(settings.api_key)
 
     # -- the loop -------------------------------------------------------------
@@ -178,7 +191,7 @@ class Uploader:
                     + self.settings.wire.resend_note,
                 )
                 return
-            while len(inflight) < concurrency:
+            while len(inflight) < (1 if self._probing else concurrency):
                 job = self._next_job(now)
                 if job is None:
                     break
@@ -198,7 +211,7 @@ class Uploader:
                 await self.sleep(self._waiting_s)
                 self._waiting_s = 0.0
                 continue
-            wake = self._wake_time(now) if len(inflight) < concurrency else None
+            wake = self._wake_time(now) if len(inflight) < (1 if self._probing else concurrency) else None
             timeout = None if wake is None else max(0.0, wake - now)
             done, _ = await asyncio.wait(inflight, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -207,34 +220,46 @@ class Uploader:
             self._emit("sending")
 
     def _refill(self) -> None:
+        """Read chunks into the scheduler while the look-ahead has room."""
+        while self._room():
+            assert self._chunks is not None
+            self._add(next(self._chunks, None))
+
+    def _room(self) -> bool:
         s, sched = self.settings, self.scheduler
-        while (
+        return (
             not self._exhausted
             and sched.pending() < s.lookahead
             and sched.pending_bytes() < s.lookahead_bytes
             and sched.live_partitions() < s.lookahead_partitions
-        ):
-            assert self._chunks is not None
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                self._exhausted = True
-                break
-            # Reading input counts as progress for the stall guard: encoding a large
-            # look-ahead on a slow machine is not the server stalling.
-            self._last_progress = self.clock()
-            for oversize in sched.add(chunk):
-                self.ledger.mark(
-                    [oversize.position],
-                    REJECTED,
-                    "event_too_large",
-                    f"the event alone is {oversize.nbytes:,} bytes, over the "
-                    f"{s.limits.max_body_bytes:,}-byte request limit",
-                )
+        )
+
+    def _add(self, chunk: EncodedChunk | None) -> None:
+        if chunk is None:
+            self._exhausted = True
+            return
+        # Reading input counts as progress for the stall guard: encoding a large
+        # look-ahead on a slow machine is not the server stalling.
+        self._last_progress = self.clock()
+        s = self.settings
+        for oversize in self.scheduler.add(chunk):
+            self.ledger.mark(
+                [oversize.position],
+                REJECTED,
+                "event_too_large",
+                f"the event alone is {oversize.nbytes:,} bytes, over the "
+                f"{s.limits.max_body_bytes:,}-byte request limit",
+            )
 
     def _next_job(self, now: float) -> tuple[Batch, int, _Origin] | None:
         if self._retries and self._retries[0].ready_at <= now:
             item = heapq.heappop(self._retries)
-            return item.batch, item.attempt, item.origin
+            # Built before a 413 taught a lower limit: cut to it first.
+            first, *rest = item.batch.pieces(*self.scheduler.request_limits())
+            item.origin.live += len(rest)
+            for piece in rest:
+                self._push(piece, item.attempt, item.origin, item.ready_at)
+            return first, item.attempt, item.origin
         batch = self.scheduler.next_batch(now)
         if batch is None:
             return None
@@ -289,6 +314,7 @@ class Uploader:
 
         if outcome.kind == "fatal":
             raise StopUpload(outcome)
+        self._probing = outcome.kind == "split"
         if outcome.kind == "split":
             ledger.splits += 1
             # Later requests would be too large too: shrink the body limit to what
@@ -302,11 +328,13 @@ class Uploader:
             else:
                 self._release(answer.origin)
             return
-        if outcome.kind == "throttled":
-            ledger.throttled += 1
+        if outcome.kind == "throttled" or (outcome.kind == "partial" and outcome.throttled):
+            if outcome.kind == "throttled":
+                ledger.throttled += 1
             if outcome.pause:
                 ledger.pauses += len(outcome.pause)
                 self.scheduler.pause({p: now + secs for p, secs in outcome.pause.items()})
+                self._tighten(outcome, now)
             if outcome.resend:
                 # Back through the scheduler, so the paused devices wait and the others go on.
                 self.scheduler.requeue(batch.take(outcome.resend))
@@ -319,6 +347,23 @@ class Uploader:
             self._push(batch.take(outcome.resend), answer.attempt, answer.origin, now)
         else:
             self._release(answer.origin)
+
+    def _tighten(self, outcome: Outcome, now: float) -> None:
+        """Amplitude throttled these devices although they kept its documented rate: pace
+        them strictly from now on, and every device once ``tighten_all_after`` were (issue 11)."""
+        pacing = self.settings.pacing
+        eps = outcome.eps_threshold
+        if eps is not None:
+            self._eps_threshold = eps if self._eps_threshold is None else min(eps, self._eps_threshold)
+        self.scheduler.tighten(outcome.pause, now, eps=eps)
+        devices, everyone = self.scheduler.tightened()
+        if not everyone and devices >= pacing.tighten_all_after:
+            self.scheduler.tighten((), now, eps=self._eps_threshold, everyone=True)
+            everyone = True
+        note = tightening_note(devices, everyone, pacing, self._eps_threshold)
+        if note != self.ledger.pacing_note:
+            logger.info("%s", note)
+        self.ledger.pacing_note = note
 
     def _retry(self, batch: Batch, answer: _Answer, outcome: Outcome, label: str, now: float) -> None:
         policy = self.settings.retry
@@ -345,7 +390,8 @@ class Uploader:
     def _release(self, origin: _Origin) -> None:
         origin.live -= 1
         if origin.live == 0:
-            self.scheduler.done(origin.batch)
+            # Booked at the answer: the events arrived before it (module _throttle).
+            self.scheduler.done(origin.batch, self.clock())
 
     # -- progress ---------------------------------------------------------------
     def snapshot(self, phase: Phase) -> ProgressUpdate:
@@ -365,6 +411,8 @@ class Uploader:
             waiting_s=self._waiting_s,
             elapsed_s=self.clock() - self._started,
             phase=phase,
+            pacing=self.pacing_hint,
+            tightened=ledger.pacing_note,
         )
 
     def _emit(self, phase: Phase) -> None:

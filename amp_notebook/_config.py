@@ -227,6 +227,14 @@ class Pacing:
     ``project_eps`` / ``project_rps``: project-wide caps (None = none), e.g. Starter.
     ``safety``: the share of each documented rate we allow ourselves, to absorb
     clock differences between us and the server.
+
+    By default a device may send its whole window budget at once, as documented
+    (``_throttle``). ``strict=True`` also spreads each device's events over the
+    window (at most a thirtieth of the budget per thirtieth of the window: 29
+    events/s on HTTP V2), for servers stricter than documented. Without it, the
+    upload turns strict by itself for the devices Amplitude throttles (a 429 or a
+    silenced 400 naming them), and for every device once ``tighten_all_after``
+    devices have been throttled.
     """
 
     device_eps: float = 30.0
@@ -234,12 +242,14 @@ class Pacing:
     project_eps: float | None = None
     project_rps: float | None = None
     safety: float = 0.95
+    strict: bool = False
+    tighten_all_after: int = 10
 
     @classmethod
     def for_api(cls, api: str) -> Pacing:
         return cls(device_eps=1000.0) if api == "batch" else cls()
 
-    def scaled(self, **changes: float | None) -> Pacing:
+    def scaled(self, **changes: float | bool | None) -> Pacing:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 

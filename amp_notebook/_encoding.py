@@ -357,6 +357,22 @@ class _Plan:
 
         return partition_keys(column(self.device), column(self.user), n)
 
+    def partitions(self, rows: slice | np.ndarray, n: int) -> list[str]:
+        """The partition keys of ``rows`` (``n`` of them), without encoding the events."""
+
+        def column(i: int | None) -> list[Any] | None:
+            if i is None:
+                return None
+            f, series, value = self.fields[i]
+            if series is None:
+                return [value] * n
+            return _values(series.iloc[rows], _field_kind(f), self.options)[0]
+
+        devices = column(self.device)
+        if devices is not None and None not in devices:  # the user column cannot matter
+            return cast("list[str]", devices)
+        return partition_keys(devices, column(self.user), n)
+
 
 def partition_keys(devices: Sequence[str | None] | None, users: Sequence[str | None] | None, n: int) -> list[str]:
     """The key each event is throttled by: its device_id, else "user:" + user_id, else "".
@@ -364,26 +380,35 @@ def partition_keys(devices: Sequence[str | None] | None, users: Sequence[str | N
     Shared vocabulary / reference "Limits" (Amplitude throttles per device, else per
     user). ``devices`` / ``users`` are the encoded ids (as :func:`field_values` gives
     them, None where missing); None for a key that is not mapped. The scheduler paces
-    by this key and scale-out (``amp_notebook.dask``) partitions by it.
+    by this key, the upload's pacing plan counts events by it, and scale-out
+    (``amp_notebook.dask``) partitions by it.
     """
     if devices is None:
         if users is None:
             return [""] * n
         return ["" if u is None else "user:" + u for u in users]
-    if users is None:
+    if users is None or None not in devices:
         return ["" if d is None else d for d in devices]
     return [d if d is not None else "" if u is None else "user:" + u for d, u in zip(devices, users, strict=True)]
 
 
 def frame_partition_keys(df: pd.DataFrame, rm: ResolvedMapping, options: EncodeOptions | None = None) -> list[str]:
     """:func:`partition_keys` for every row of ``df``, exactly as :func:`encode` computes them."""
-    options = options or EncodeOptions()
+    return list(itertools.chain.from_iterable(iter_partition_keys(df, rm, options)))
 
-    def ids(key: str) -> list[Any] | None:
-        field = rm.get(key)
-        return None if field is None else field_values(df, field, options)
 
-    return partition_keys(ids("device_id"), ids("user_id"), len(df))
+def iter_partition_keys(
+    df: pd.DataFrame,
+    rm: ResolvedMapping,
+    options: EncodeOptions | None = None,
+    *,
+    positions: np.ndarray | Sequence[int] | None = None,
+    chunk_rows: int = 500_000,
+) -> Iterator[list[str]]:
+    """The partition key of every row :func:`encode` would send, ``chunk_rows`` at a time, same order."""
+    plan = _Plan(df, rm, options or EncodeOptions())
+    for pos, rows in _chunks(len(df), positions, chunk_rows):
+        yield plan.partitions(rows, len(pos))
 
 
 _IID = b',"insert_id":"'
@@ -456,6 +481,7 @@ __all__ = [
     "frame_partition_keys",
     "insert_id",
     "iter_events",
+    "iter_partition_keys",
     "partition_keys",
     "position_dtype",
     "send_order",

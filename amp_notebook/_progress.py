@@ -24,7 +24,7 @@ from typing import IO, Any, Literal, Protocol
 
 from ._exceptions import ConfigurationError
 from ._logging import logger, redact
-from ._progress_model import ProgressUpdate
+from ._progress_model import ProgressUpdate, format_duration
 
 __all__ = [
     "CallbackSink",
@@ -58,15 +58,6 @@ class Sink(Protocol):
 # --------------------------------------------------------------------------- text
 
 
-def _duration(seconds: float) -> str:
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
 def _finished_word(u: ProgressUpdate) -> str:
     if u.phase == "failed":
         return "failed"
@@ -92,12 +83,15 @@ def format_status(u: ProgressUpdate, *, final: bool = False) -> list[str]:
     if not final:
         if u.waiting_s > 0:
             why = "throttled devices" if u.paused_partitions else "a retry"
-            parts.append(f"waiting {_duration(u.waiting_s)} for {why}")
+            parts.append(f"waiting {format_duration(u.waiting_s)} for {why}")
         if u.paused_partitions:
             noun = "device" if u.paused_partitions == 1 else "devices"
             parts.append(f"{u.paused_partitions:,} {noun} paused by throttling")
+    note = u.tightened or (None if final else u.pacing)
+    if note:
+        parts.append(note)
     if final:
-        parts.append(f"{_finished_word(u)} in {_duration(u.elapsed_s)}")
+        parts.append(f"{_finished_word(u)} in {format_duration(u.elapsed_s)}")
         if u.elapsed_s > 0:
             parts.append(f"{u.events_per_second:,.0f} events/s")
     else:
@@ -106,7 +100,7 @@ def format_status(u: ProgressUpdate, *, final: bool = False) -> list[str]:
             parts.append(f"{u.events_per_second:,.0f} events/s")
             eta = u.eta_s
             if eta is not None:
-                parts.append(f"ETA {_duration(eta)}")
+                parts.append(f"ETA {format_duration(eta)}")
     if u.retries:
         parts.append(f"{u.retries:,} {'retry' if u.retries == 1 else 'retries'}")
     if u.throttled and final:

@@ -31,6 +31,8 @@ class ProgressUpdate:
     waiting_s: float = 0.0     # > 0 when the loop waits (throttling, backoff) with nothing to send
     elapsed_s: float = 0.0
     phase: Phase = "sending"
+    pacing: str | None = None     # what pacing costs at least (the busiest device), when it costs anything
+    tightened: str | None = None  # pacing was tightened after Amplitude throttled devices: how and why
 
     @property
     def fraction(self) -> float:
@@ -49,3 +51,13 @@ class ProgressUpdate:
 
 
 ProgressSink = Callable[[ProgressUpdate], None]
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"

@@ -109,6 +109,8 @@ class Outcome:
     those wait ``pause[partition]`` seconds, the rest of ``resend`` may go now
     (or, for kind "retry", after ``policy.delay(attempt, rng, retry_after)``).
     ``retry_after``: the server's Retry-After in seconds, when it sent a usable one.
+    ``eps_threshold``: the events/s per device or user the server says it throttles
+    at (reference, "Responses", 429 and 400 silenced), when it sent a usable one.
     For kind "split" the loop halves the batch and sends both halves.
     For kind "fatal" every index is in ``failed`` and the loop stops with
     ``error`` / ``code`` / ``missing_field`` / ``invalid_api_key``.
@@ -127,6 +129,7 @@ class Outcome:
     status: int | None = None
     missing_field: str | None = None
     throttled: tuple[int, ...] = ()
+    eps_threshold: float | None = None  # the rate the server throttles at, when it says (429, 400 silenced)
 
     def final_indexes(self) -> tuple[int, ...]:
         """Indexes with a final answer (ingested, rejected or failed), ascending."""
@@ -243,7 +246,7 @@ def _bad_request(
         return _request_level(n, doc, code)
     return _split_rest(
         n, "partial" if rejected or failed else "throttled", rejected, failed, pause, throttled,
-        code=code, status=400, error=_error(doc),
+        code=code, status=400, error=_error(doc), eps=_rate(doc.get("eps_threshold")) if throttled else None,
     )
 
 
@@ -294,7 +297,7 @@ def _throttled(
         return _all(n, "retry", retry_after=retry_after, error=_error(doc), code=code, status=429, pause=pause)
     return _split_rest(
         n, "partial" if failed else "throttled", (), failed, pause, throttled,
-        code=code, status=429, error=_error(doc),
+        code=code, status=429, error=_error(doc), eps=_rate(doc.get("eps_threshold")),
     )
 
 
@@ -358,12 +361,13 @@ def _split_rest(
     code: int | None,
     status: int,
     error: str | None,
+    eps: float | None = None,
 ) -> Outcome:
     final = {r.index for r in rejected} | {r.index for r in failed}
     resend = tuple(i for i in range(n) if i not in final)
     return Outcome(
         kind, rejected=rejected, failed=failed, resend=resend, pause=pause,
-        throttled=throttled, code=code, status=status, error=error,
+        throttled=throttled, code=code, status=status, error=error, eps_threshold=eps,
     )
 
 
@@ -426,6 +430,14 @@ def _indexes(value: object, n: int) -> Iterable[int]:
     if not isinstance(value, list):
         return ()
     return (v for v in value if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < n)
+
+
+def _rate(value: object) -> float | None:
+    """A positive, finite events/s (``eps_threshold``), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    rate = float(value)
+    return rate if math.isfinite(rate) and rate > 0 else None
 
 
 def _names(value: object) -> Iterable[str]:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._estimate import PacingEstimate
     from ._report import ValidationReport
     from ._sent import SendRecord
     from ._verify_report import VerifyReport
@@ -45,6 +46,7 @@ class RowLedger:
         self.retries = 0
         self.throttled = 0  # 429 answers
         self.pauses = 0     # partitions paused
+        self.pacing_note: str | None = None  # set when pacing was tightened after throttling
         self.splits = 0     # 413 halvings
 
     def __len__(self) -> int:
@@ -146,6 +148,7 @@ class UploadResult:
     validation: ValidationReport | None = field(default=None, repr=False)
     batches: int = 0  # dry run: the requests that would be sent
     sent: SendRecord | None = field(default=None, repr=False)  # where and when, for verify()
+    pacing: PacingEstimate | None = field(default=None, repr=False)  # what pacing costs at least
 
     # -- counts -------------------------------------------------------------
     @property
@@ -184,6 +187,18 @@ class UploadResult:
     @property
     def throttled(self) -> int:
         return self.ledger.throttled
+
+    @property
+    def pacing_note(self) -> str | None:
+        """Whether and why pacing was tightened during the upload (after Amplitude throttled devices)."""
+        return self.ledger.pacing_note
+
+    def pacing_lines(self) -> list[str]:
+        """The pacing lower bound (busiest devices, time, the Batch API's) and any tightening."""
+        lines = self.pacing.lines() if self.pacing is not None else []
+        if self.pacing_note:
+            lines.append(self.pacing_note)
+        return lines
 
     @property
     def events_per_second(self) -> float:
@@ -344,6 +359,7 @@ class UploadResult:
                 lines.append(
                     f"  {self.elapsed_s:.2f} s, {self.events_per_second:,.0f} events/s"
                 )
+        lines += [f"  {line}" for line in self.pacing_lines()]
         duplicates = self.duplicates_line()
         if duplicates:
             lines.append(f"  {duplicates}")

@@ -53,6 +53,8 @@ def render_result_html(result: UploadResult) -> str:
             f"{result.retries:,} · 429s {result.throttled:,} · {result.elapsed_s:.2f} s · "
             f"{result.events_per_second:,.0f} events/s</div>"
         )
+    for line in result.pacing_lines():
+        parts.append(f'<div style="font-size:.9em;color:#0969da">{escape(line)}</div>')
     for line in filter(None, [result.duplicates_line(), *result.preflight_lines()]):
         parts.append(f'<div style="font-size:.9em;color:#9a6700">{escape(line)}</div>')
     reasons = result.reasons()

@@ -12,16 +12,23 @@ a recent window (about 30 s)" per device id / user id):
 * We allow ourselves ``C = floor(device_eps * safety * window_s)`` events in any
   ``window_s`` of *send* time: an event sent at ``t`` counts while
   ``now < t + window_s`` (:func:`window_budget`).
-* Send time is not arrival time. With bursts of ``C`` events sent exactly one
-  window apart, a first request that travels slower than the next puts ``2 C``
-  events into one server window. So a second, short rule caps the burst:
-  ``ceil(C * burst_s / window_s)`` events in any ``burst_s`` (1 s by default).
-  The long rule still sets the average (``device_eps * safety``); the short one
-  keeps sends spread out, so a latency spread of up to ``burst_s`` between two
-  requests moves at most one short burst into a server window:
-  ``C + ceil(C * burst_s / window_s) <= device_eps * window_s`` for the default
-  ``safety`` of 0.95 (855 + 29 <= 900 for HTTP V2). That margin is what
-  ``Pacing.safety`` is for ("to absorb clock differences").
+* Send time is not arrival time: an event reaches the server somewhere between
+  its send and its answer. So the scheduler books a request's events at the time
+  its answer came back (``Scheduler.done(batch, now)``), not when it was sent: with
+  one request in flight per device, a device's next window then starts at least
+  ``window_s`` after the previous request *arrived*, whatever the latency, and a
+  device may send its whole budget ``C`` at once (Amplitude's documented limit,
+  issue 11). The margin between windows is the measured latency itself.
+  ``Pacing.safety`` (0.95: 855 of 900 for HTTP V2) absorbs clock differences and
+  a resend the server may count twice.
+* Strict pacing (``Pacing(strict=True)``, and what a device gets once Amplitude
+  has throttled it: issue 11) adds a short rule, at most
+  ``ceil(C * burst_s / window_s)`` events in any ``burst_s = window_s / 30``
+  (29 per second for HTTP V2), for servers that measure the rate over a window
+  shorter than the documented one.
+* A partition with no more events in the whole upload than the smallest cap of
+  its rules (:func:`smallest_cap`) can never be held back by them, so the
+  scheduler keeps no window for it (``_plan``).
 
 The project model (reference, "Limits", Starter plan: "at most 100 requests/s
 and 1000 events/s"): one token bucket for events and one for requests. A bucket
@@ -57,6 +64,18 @@ def partition_rules(
     if burst_s is not None and 0 < burst_s * 2 <= window_s:
         rules.append((max(1, math.ceil(cap * burst_s / window_s - _EPS)), float(burst_s)))
     return tuple(rules)
+
+
+def pacing_rules(
+    device_eps: float, window_s: float, safety: float, *, strict: bool
+) -> tuple[tuple[int, float], ...]:
+    """A partition's rules: its window budget, plus the burst rule (``window_s / 30``) when ``strict``."""
+    return partition_rules(device_eps, window_s, safety, window_s / 30.0 if strict else None)
+
+
+def smallest_cap(rules: Sequence[tuple[int, float]]) -> int:
+    """The most events a partition may send under ``rules`` without ever waiting."""
+    return min(cap for cap, _ in rules)
 
 
 def _parse_rules(rules: Sequence[tuple[int, float]]) -> tuple[tuple[int, ...], tuple[float, ...]]:

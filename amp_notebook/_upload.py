@@ -28,7 +28,8 @@ from ._batching import chunk as static_chunks
 from ._batching import envelope_size
 from ._client import ClientSettings, StopUpload, Uploader
 from ._config import Limits, Pacing, hide_key, resolve_api_key, resolve_endpoint, tier_settings
-from ._encoding import EncodeOptions, encode, position_dtype, send_order
+from ._encoding import EncodeOptions, encode, iter_partition_keys, position_dtype, send_order
+from ._estimate import PacingEstimate
 from ._exceptions import (
     ConfigurationError,
     InvalidApiKey,
@@ -37,6 +38,7 @@ from ._exceptions import (
     ValidationError,
 )
 from ._mapping import resolve_mapping
+from ._plan import PartitionPlan
 from ._progress import make_sink
 from ._progress_model import Phase
 from ._result import FAILED, SKIPPED, RowLedger, UploadResult
@@ -163,6 +165,10 @@ async def upload_async(
         pacing = replace(pacing, device_eps=device_events_per_second)
 
     result = UploadResult(frame=df, ledger=ledger, endpoint=ep.label, api=ep.api, dry_run=dry_run, validation=report)
+    # Events per device before anything is sent: the scheduler keeps no state for
+    # devices pacing cannot hold back (most of them), and the pacing cost is known.
+    plan = PartitionPlan.from_keys(lambda: iter_partition_keys(df, rm, options_enc, positions=order))
+    result.pacing = PacingEstimate.of(plan, pacing, ep.api)
     chunks = encode(df, rm, options_enc, positions=order)
 
     if dry_run:
@@ -196,7 +202,7 @@ async def upload_async(
         settings = replace(settings, timeout=timeouts)
     sink = make_sink(progress, total=total, label=ep.label)
     uploader = Uploader(settings, ledger, total=total, skipped=len(df) - total, sink=sink.update,
-                        clock=_clock, rng=_rng)
+                        clock=_clock, rng=_rng, plan=plan, pacing_hint=result.pacing.short())
     started = _clock()
     # The wall clock, which the Export API's hours count in: result.verify() finds the events by it.
     result.sent = SendRecord(ep.url, ep.region, rm, options_enc, len(df), _wall_clock())

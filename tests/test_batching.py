@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amp_notebook._batching import Batch, Oversize, Scheduler, chunk, envelope_size
+from amp_notebook._batching import Batch, Oversize, chunk, envelope_size
 from amp_notebook._config import Limits, Pacing
 from amp_notebook._encoding import EncodedChunk
+from amp_notebook._scheduler import Scheduler
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NO_PACING = Pacing(device_eps=1e9)
@@ -403,7 +404,7 @@ def test_idle_partitions_go_dormant_and_are_forgotten_once_their_window_has_pass
 
 def test_a_dormant_partition_keeps_its_pacing_and_its_pause() -> None:
     pacing = Pacing(device_eps=1.0, window_s=1.0, safety=1.0)  # 1 event per second
-    s = Scheduler(Limits(max_events=10), pacing, 100, burst_s=None)
+    s = Scheduler(Limits(max_events=10), pacing, 100)
     s.add(_one_chunk([(0, make_payload(0, 5), "dev")]))
     b = s.next_batch(0.0)
     assert b is not None and b.positions == [0]
@@ -435,15 +436,15 @@ def test_a_device_that_sleeps_and_wakes_often_keeps_one_record() -> None:
         s.done(b)
         t += 0.01
     # One record and one entry to drop it by, not one per time it went dormant.
-    assert s.partitions() == 1 and len(s._dormant) == 1 and len(s._dormant_ends) == 1
+    assert s.partitions() == 1 and len(s._live._dormant) == 1 and len(s._live._dormant_ends) == 1
     s.next_batch(t + 31.0)
-    assert s.partitions() == 0 and not s._dormant_ends
+    assert s.partitions() == 0 and not s._live._dormant_ends
 
 
 def test_forgotten_partition_keeps_its_pacing_and_requeue_works() -> None:
     # One device with 1 event per window at most: forgetting must not let it send two.
     pacing = Pacing(device_eps=1.0, window_s=1.0, safety=1.0)
-    s = Scheduler(Limits(max_events=10), pacing, 100, burst_s=None)
+    s = Scheduler(Limits(max_events=10), pacing, 100)
     s.add(_one_chunk([(i, make_payload(i, 5), f"filler{i}") for i in range(2000)]))
     while s.next_batch(0.0) is not None:
         pass
