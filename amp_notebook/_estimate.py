@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ._config import Pacing
 from ._plan import PartitionPlan
@@ -42,7 +42,7 @@ def rules_bound(events: int, rules: Sequence[tuple[int, float]]) -> float:
 class PacingEstimate:
     """The pacing lower bound of an upload (see the module docstring)."""
 
-    busiest: tuple[tuple[str, int], ...]  # (partition key, events), busiest first
+    busiest: tuple[tuple[str, int], ...]  # (partition key, events), busiest first; () when pacing costs nothing
     events: int
     api: str
     device_eps: float
@@ -56,16 +56,18 @@ class PacingEstimate:
     @classmethod
     def of(cls, plan: PartitionPlan, pacing: Pacing, api: str) -> PacingEstimate:
         rules = pacing_rules(pacing.device_eps, pacing.window_s, pacing.safety, strict=pacing.strict)
-        top = plan.busiest[0][1] if plan.busiest else 0
+        top = plan.max_total
         batch = None
         if api == "http":
             fast = Pacing.for_api("batch")
             batch = rules_bound(top, pacing_rules(fast.device_eps, pacing.window_s, pacing.safety, strict=False))
         project = plan.events / pacing.project_eps if pacing.project_eps else 0.0
-        return cls(
-            plan.busiest, plan.events, api, pacing.device_eps, pacing.window_s, rules[0][0],
+        estimate = cls(
+            (), plan.events, api, pacing.device_eps, pacing.window_s, rules[0][0],
             rules_bound(top, rules), pacing.project_eps, project, batch,
         )
+        # Named only when pacing will make the upload wait (naming costs a pass over the keys).
+        return replace(estimate, busiest=plan.busiest) if estimate.matters else estimate
 
     @property
     def bound_s(self) -> float:

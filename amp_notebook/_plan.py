@@ -23,7 +23,7 @@ order partitions are served in does not depend on the hash salt.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,56 +37,67 @@ def key_hashes(keys: Sequence[str]) -> np.ndarray:
     return np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class PartitionPlan:
-    """Events per partition in an upload, and the busiest partitions by name.
+    """Events per partition in an upload, and the busiest partitions.
 
     ``hashes``: the distinct key hashes, sorted; ``codes_of_hashes``: each one's code
     (rank of first appearance); ``totals``: events per partition, indexed by code;
-    ``busiest``: the top (key, events), busiest first.
+    ``top``: the codes of the busiest, busiest first (equal totals: first seen first).
     """
 
     hashes: np.ndarray
     codes_of_hashes: np.ndarray
     totals: np.ndarray
-    busiest: tuple[tuple[str, int], ...]
+    top: tuple[int, ...]
     events: int
+    _slices: Callable[[], Iterator[Sequence[str]]] | None = field(default=None, repr=False)
+    _names: tuple[tuple[str, int], ...] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.totals)
 
     @classmethod
     def from_keys(cls, slices: Callable[[], Iterator[Sequence[str]]], *, top: int = _TOP) -> PartitionPlan:
-        """The plan of every key in ``slices()``, in order (the callable may be called twice:
-        a second pass finds the name of a busy partition that no slice ranked high)."""
-        parts: list[np.ndarray] = []
-        names: dict[int, str] = {}
-        for keys in slices():
-            h = key_hashes(keys)
-            parts.append(h)
-            _remember_busiest(h, keys, names, 2 * top)
+        """The plan of every key in ``slices()``, in order. Only hashes are kept (8 bytes a
+        row while planning); ``slices`` is called again if the busiest are asked for by name."""
+        parts = [key_hashes(keys) for keys in slices()]
         all_h = np.concatenate(parts) if parts else np.empty(0, np.int64)
         del parts
         hashes, first, totals = np.unique(all_h, return_index=True, return_counts=True)
+        # Codes: the rank of each partition's first row, without another sort.
+        seen = np.zeros(len(all_h), dtype=bool)
+        seen[first] = True
         del all_h
-        order = np.argsort(first, kind="stable")  # codes: rank of first appearance
-        del first
-        codes = np.empty(len(hashes), dtype=np.int64)
-        codes[order] = np.arange(len(hashes), dtype=np.int64)
-        by_code = totals[order].astype(np.int64)
-        top_sorted = _top_indexes(totals, top)
-        missing = {int(hashes[i]) for i in top_sorted} - names.keys()
-        if missing:  # rare: a busy partition spread thinly over every slice
-            for keys in slices():
-                _name_hashes(key_hashes(keys), keys, missing, names)
-        busiest = tuple((names.get(int(hashes[i]), "?"), int(totals[i])) for i in top_sorted)
-        return cls(hashes, codes, by_code, busiest, int(totals.sum()))
+        codes = (np.cumsum(seen) - 1)[first]
+        del seen, first
+        by_code = np.empty(len(hashes), dtype=np.int64)
+        by_code[codes] = totals
+        top_codes = tuple(_top_indexes(by_code, top))
+        return cls(hashes, codes, by_code, top_codes, int(by_code.sum()), slices)
 
     @classmethod
     def of(cls, keys: Iterable[str]) -> PartitionPlan:
         """The plan of a list of keys (tests and small uploads)."""
         listed = list(keys)
         return cls.from_keys(lambda: iter([listed]))
+
+    @property
+    def busiest(self) -> tuple[tuple[str, int], ...]:
+        """The busiest (key, events), busiest first. Found by name on first use (one more
+        pass over the keys; an upload asks only when pacing will make it wait)."""
+        if self._names is None:
+            wanted = {int(self.hashes[np.flatnonzero(self.codes_of_hashes == c)[0]]): c for c in self.top}
+            found: dict[int, str] = {}
+            for keys in self._slices() if self._slices is not None else ():
+                h = key_hashes(keys)
+                hit = np.flatnonzero(np.isin(h, np.fromiter(wanted, np.int64, len(wanted))))
+                for i in hit.tolist():
+                    found.setdefault(wanted[int(h[i])], keys[i])
+                if len(found) == len(wanted):
+                    break
+            self._names = tuple((found.get(c, "?"), int(self.totals[c])) for c in self.top)
+        return self._names
 
     def codes(self, keys: Sequence[str]) -> np.ndarray:
         """The code of each key; -1 for a key this plan has not seen."""
@@ -105,27 +116,24 @@ class PartitionPlan:
 
     @property
     def max_total(self) -> int:
-        return int(self.totals.max()) if len(self.totals) else 0
+        return int(self.totals[self.top[0]]) if self.top else 0
 
 
 def _top_indexes(totals: np.ndarray, top: int) -> list[int]:
+    """Indexes of the ``top`` largest totals, largest first; equal totals: lowest index first.
+
+    Never hash order: str hashes are salted per process, and the busiest devices are
+    named in text that must read the same on every run (a saved notebook, a test).
+    """
     if len(totals) == 0:
         return []
+    order = np.arange(len(totals))
     k = min(top, len(totals))
-    idx = np.argpartition(-totals, k - 1)[:k]
-    return sorted(idx.tolist(), key=lambda i: (-int(totals[i]), i))
-
-
-def _remember_busiest(h: np.ndarray, keys: Sequence[str], names: dict[int, str], k: int) -> None:
-    """Keep the names of this slice's ``k`` busiest hashes (the plan's top is almost always among them)."""
-    if len(h) == 0:
-        return
-    uniq, first, counts = np.unique(h, return_index=True, return_counts=True)
-    for i in _top_indexes(counts, k):
-        names.setdefault(int(uniq[i]), keys[int(first[i])])
-
-
-def _name_hashes(h: np.ndarray, keys: Sequence[str], wanted: set[int], names: dict[int, str]) -> None:
-    hit = np.flatnonzero(np.isin(h, np.fromiter(wanted, np.int64, len(wanted))))
-    for i in hit.tolist():
-        names.setdefault(int(h[i]), keys[i])
+    kth = -np.partition(-totals, k - 1)[k - 1]  # the k-th largest total
+    above = np.flatnonzero(totals > kth)
+    equal = np.flatnonzero(totals == kth)
+    need = k - len(above)
+    if need < len(equal):  # the first ones in ``ties`` order, in O(n)
+        equal = equal[np.argpartition(order[equal], need - 1)[:need]]
+    idx = np.concatenate([above, equal]).tolist()
+    return sorted(idx, key=lambda i: (-int(totals[i]), int(order[i])))

@@ -398,3 +398,25 @@ def test_plan_of_small_inputs(n: int) -> None:
         counts = Counter(keys)
         name, events = plan.busiest[0]
         assert events == max(counts.values()) == counts[name]
+
+
+def test_plan_order_does_not_depend_on_the_hash_salt() -> None:
+    # str hashes are salted per process: codes (the pool's order) and the busiest
+    # named in the text must still come out the same in every process.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from amp_notebook._plan import PartitionPlan;"
+        "keys = [f'd{i % 7}' for i in range(50)] + ['x', 'y', 'y'];"
+        "p = PartitionPlan.of(keys);"
+        "print(p.busiest, p.codes(['x', 'y', 'd3']).tolist())"
+    )
+    outs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+        for seed in (1, 2, 3)
+    }
+    assert len(outs) == 1, outs
+    assert "('d0', 8)" in outs.pop()
