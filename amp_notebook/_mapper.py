@@ -380,6 +380,13 @@ class MapperUI:
             f"<p><b>{c['rows']:,}</b> rows: <b style='color:#b00'>{c['errors']:,}</b> with errors "
             f"(not sent), <b style='color:#a60'>{c['warnings']:,}</b> with warnings</p>"
         )
+        if report.unmapped:
+            names = ", ".join(repr(c) for c in report.unmapped[:10])
+            more = f" and {len(report.unmapped) - 10:,} more" if len(report.unmapped) > 10 else ""
+            head += (
+                f"<p style='color:#a60'>Not sent (no event key): {html.escape(names + more)}; "
+                "select them under event_properties or user_properties to send them</p>"
+            )
         reasons = report.counts()
         if reasons.empty:
             return head

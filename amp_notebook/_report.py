@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pandas as pd
 
+from ._unmapped import unmapped_columns, unmapped_text
+
 if TYPE_CHECKING:  # pragma: no cover
     from pandas.io.formats.style import Styler
 
@@ -33,6 +35,8 @@ class ValidationReport:
     it is sent but something is lost or looks wrong), ``reason`` (a stable code, see
     ``Reason``), ``message`` (what is wrong and what to do), ``value`` (the offending
     value; long strings shortened). Its index, ``position``, is the row position.
+    ``unmapped``: the frame's columns that feed no event key, so are not sent (named in
+    the text and HTML with how to send them).
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class ValidationReport:
         self.frame = frame
         self.failures = failures
         self.columns: list[Hashable] | None = list(columns) if columns is not None else None
+        self.unmapped: list[Hashable] = [] if columns is None else unmapped_columns(frame.columns, columns)
         positions = failures.index.to_numpy(dtype=np.int64)
         severity = failures["severity"].to_numpy(dtype=object)
         self.error_positions: np.ndarray = np.unique(positions[severity == "error"])
@@ -116,8 +121,14 @@ class ValidationReport:
             f"{self.warning_positions.size:,} with warnings"
         )
 
+    def unmapped_text(self, *, cli: bool = False) -> str:
+        """Which columns are not sent and how to send them ("" when every column is used)."""
+        return unmapped_text(self.unmapped, cli=cli)
+
     def __repr__(self) -> str:
         lines = [f"ValidationReport: {self.summary()}"]
+        if self.unmapped:
+            lines.append(self.unmapped_text())
         counts = self.counts()
         if not counts.empty:
             lines.append(counts.to_string(index=False))
@@ -125,6 +136,8 @@ class ValidationReport:
 
     def _repr_html_(self) -> str:
         parts = [f"<p><b>ValidationReport</b>: {html.escape(self.summary())}</p>"]
+        if self.unmapped:
+            parts.append(f"<p style='color:#a60'>{html.escape(self.unmapped_text())}</p>")
         counts = self.counts()
         if not counts.empty:
             parts.append(counts.to_html(index=False, escape=True))

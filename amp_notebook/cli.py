@@ -37,6 +37,7 @@ from ._mapping import const, resolve_mapping
 from ._rowreport import failures_text, invalid_rows_frame, not_ingested_frame
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._report import ValidationReport
     from ._result import UploadResult
 
 __all__ = ["main"]
@@ -240,6 +241,12 @@ def _write_rows(rows: pd.DataFrame, path: Path, what: str) -> None:
     print(f"wrote {len(rows):,} {noun} {what}, with reasons, to {path}")
 
 
+def _say_unmapped(report: ValidationReport) -> None:
+    """Columns that feed no event key are not sent: say so, with the --map to send them."""
+    if report.unmapped:
+        print(report.unmapped_text(cli=True))
+
+
 # -- commands ----------------------------------------------------------------------------------
 
 
@@ -256,6 +263,7 @@ def _validate(args: argparse.Namespace) -> int:
         time_unit=args.time_unit,
     )
     print(f"{path.name}: {report.summary()}")
+    _say_unmapped(report)
     if report.failures.empty:
         return 0
     print(failures_text(report.failures))
@@ -300,6 +308,8 @@ def _upload(args: argparse.Namespace) -> int:
         _report_partial(exc.result, out)
         _fail(str(exc))
         return 130
+    if result.validation is not None:
+        _say_unmapped(result.validation)
     print(repr(result))
     bad = not_ingested_frame(result)
     if bad.empty:
