@@ -119,6 +119,11 @@ INVALID_IDS: frozenset[str] = frozenset(
 
 ALL_ZERO_DEVICE_ID = "00000000-0000-0000-0000-000000000000"
 
+# Reference, "Event keys": integer keys are longs (session_id "integer (long)"). A JSON
+# integer outside this range is read by Amplitude as a double (digits lost) or refused;
+# property values are held to it too.
+INTEGER_MIN, INTEGER_MAX = -(2**63), 2**63 - 1
+
 # Reference, "General rules" and "Event keys".
 MAX_STRING_LENGTH = 1024
 MAX_NESTING_DEPTH = 40

@@ -30,6 +30,8 @@ from pandas.api.types import infer_dtype
 
 from ._keys import (
     ALL_ZERO_DEVICE_ID,
+    INTEGER_MAX,
+    INTEGER_MIN,
     INVALID_IDS,
     MAX_NESTING_DEPTH,
     MAX_STRING_LENGTH,
@@ -73,6 +75,7 @@ class Reason(str, Enum):
     REVENUE_MISMATCH = "revenue_mismatch"
     NOT_A_NUMBER = "not_a_number"
     NOT_AN_INTEGER = "not_an_integer"
+    INTEGER_OUT_OF_RANGE = "integer_out_of_range"
     LAT_OUT_OF_RANGE = "lat_out_of_range"
     LNG_OUT_OF_RANGE = "lng_out_of_range"
     SESSION_ID_INVALID = "session_id_invalid"
@@ -120,6 +123,7 @@ RULES: dict[Reason, Rule] = {
         Rule(Reason.REVENUE_MISMATCH, _W, _KEYS, "with price, quantity and revenue, revenue = price x quantity"),
         Rule(Reason.NOT_A_NUMBER, _E, _KEYS, "numeric keys take finite JSON numbers"),
         Rule(Reason.NOT_AN_INTEGER, _E, _KEYS, "integer keys take whole numbers"),
+        Rule(Reason.INTEGER_OUT_OF_RANGE, _E, _KEYS, "integers (keys and property values) fit a signed 64-bit long"),
         Rule(Reason.LAT_OUT_OF_RANGE, _E, _KEYS, "location_lat is in [-90, 90]"),
         Rule(Reason.LNG_OUT_OF_RANGE, _E, _KEYS, "location_lng is in [-180, 180]"),
         Rule(Reason.SESSION_ID_INVALID, _E, _KEYS, "session_id is ms since the epoch, or -1"),
@@ -424,6 +428,48 @@ def numbers(values: pd.Series, *, datetimes_as_ms: bool = False) -> Numbers:
     return Numbers(v, present, bad)
 
 
+def _int_out_of_range(x: object) -> bool:
+    """One cell: an integer (or a whole float/Decimal) outside the signed 64-bit range."""
+    if isinstance(x, (bool, np.bool_)):
+        return False
+    if isinstance(x, (int, np.integer)):
+        return not INTEGER_MIN <= int(x) <= INTEGER_MAX
+    if isinstance(x, (float, np.floating, Decimal)):
+        f = float(x)
+        return bool(np.isfinite(f)) and not -(2.0**63) <= f < 2.0**63
+    return False
+
+
+def out_of_int64(values: pd.Series, *, floats: bool = True) -> np.ndarray:
+    """Reference, "Event keys": integer keys are longs (session_id "integer (long)").
+
+    True where a present cell is a number outside -2**63 .. 2**63-1: uint64 values above
+    2**63-1 (compared exactly), Python ints of any size in object columns, and (unless
+    ``floats=False``, for property values, where a float is sent as a float) floats of
+    2**63 or more in magnitude. Signed integer dtypes always fit.
+    """
+    values = plain(values)
+    dtype = values.dtype
+    n = len(values)
+    if is_bool_dtype(dtype):
+        return np.zeros(n, dtype=bool)
+    if dtype.kind == "u":
+        arr = values.to_numpy(dtype="uint64", na_value=0)
+        return np.asarray(arr > np.uint64(INTEGER_MAX), dtype=bool)
+    if dtype.kind == "i":
+        return np.zeros(n, dtype=bool)
+    if dtype.kind == "f" and floats:
+        v = values.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            return np.asarray(np.isfinite(v) & ((v >= 2.0**63) | (v < -(2.0**63))), dtype=bool)
+    if is_object(dtype) and object_kind(values) not in ("string", "empty"):
+        cells = values.to_numpy()
+        if floats:
+            return np.fromiter((_int_out_of_range(x) for x in cells), bool, n)
+        return np.fromiter((_int_out_of_range(x) and not isinstance(x, (float, np.floating, Decimal)) for x in cells), bool, n)
+    return np.zeros(n, dtype=bool)
+
+
 def booleans_bad(values: pd.Series) -> np.ndarray:
     """Reference, "Event keys" -> $skip_user_properties_sync: a boolean.
 
@@ -483,11 +529,13 @@ def time_flags(ms: np.ndarray, now_ms: int | None) -> tuple[np.ndarray, np.ndarr
 
 @dataclass(frozen=True)
 class Walk:
-    """What one nested value holds: its depth and its strings over 1024 characters."""
+    """What one nested value holds: its depth, its strings over 1024 characters, and
+    whether an integer in it is outside the signed 64-bit range."""
 
     depth: int  # 0 for a scalar, 1 for a flat list/dict, ...
     long_strings: tuple[tuple[str, str], ...]  # (path inside the value, the string)
     items: int  # list length (groups: values in a list), 1 for a scalar
+    big_int: bool = False
 
 
 def _children(obj: object) -> Iterable[object] | None:
@@ -505,9 +553,9 @@ def _long(x: object) -> bool:
     return isinstance(x, (str, bytes)) and len(x) > MAX_STRING_LENGTH
 
 
-def _scan(value: object, max_depth: int) -> tuple[int, bool]:
-    """(depth, any string too long): the per-cell fast pass, no paths built."""
-    depth, has_long = 0, False
+def _scan(value: object, max_depth: int) -> tuple[int, bool, bool]:
+    """(depth, any string too long, any integer beyond int64): the per-cell fast pass."""
+    depth, has_long, big = 0, False, False
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         obj, level = stack.pop()
@@ -518,13 +566,17 @@ def _scan(value: object, max_depth: int) -> tuple[int, bool]:
             tx = type(x)
             if tx is str or tx is bytes:
                 has_long = has_long or len(x) > MAX_STRING_LENGTH  # type: ignore[arg-type]
-            elif tx is int or tx is float or tx is bool or x is None:
+            elif tx is int:
+                big = big or not INTEGER_MIN <= x <= INTEGER_MAX  # type: ignore[operator]
+            elif tx is float or tx is bool or x is None:
                 continue
             elif _children(x) is not None:
                 stack.append((x, level + 1))
             elif _long(x):
                 has_long = True
-    return depth, has_long
+            elif isinstance(x, np.integer):
+                big = big or not INTEGER_MIN <= int(x) <= INTEGER_MAX
+    return depth, has_long, big
 
 
 def _long_strings(value: object, max_depth: int) -> tuple[tuple[str, str], ...]:
@@ -572,15 +624,24 @@ def walk(value: object, *, max_depth: int = MAX_NESTING_DEPTH) -> Walk:
             if tx is str:
                 if len(x) > MAX_STRING_LENGTH:
                     break
-            elif not (tx is int or tx is float or tx is bool or x is None):
+            elif tx is int:
+                if not INTEGER_MIN <= x <= INTEGER_MAX:
+                    break
+            elif not (tx is float or tx is bool or x is None):
                 break
         else:
             return _flat_walk(len(value))  # type: ignore[arg-type]
     if _children(value) is None:
-        return Walk(0, ((("", value if isinstance(value, str) else str(value)),)), 1) if _long(value) else _SCALAR_WALK
+        if _long(value):
+            return Walk(0, ((("", value if isinstance(value, str) else str(value)),)), 1)
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and (
+            not INTEGER_MIN <= int(value) <= INTEGER_MAX
+        ):
+            return Walk(0, (), 1, big_int=True)
+        return _SCALAR_WALK
     items = len(value) if isinstance(value, (list, tuple, set, frozenset, np.ndarray)) else 1
-    depth, has_long = _scan(value, max_depth)
-    return Walk(depth, _long_strings(value, max_depth) if has_long else (), items)
+    depth, has_long, big = _scan(value, max_depth)
+    return Walk(depth, _long_strings(value, max_depth) if has_long else (), items, big)
 
 
 def plan_name_ok(name: str | None) -> bool:

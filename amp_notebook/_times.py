@@ -83,10 +83,12 @@ def _numbers_ms(values: np.ndarray, unit: str | None, name: Hashable) -> np.ndar
         unit = "ms"
     mul, div = _PER_MS[unit]
     if values.dtype.kind in "iu":
-        if values.dtype.kind == "u":
-            values = values.astype("float64")  # beyond int64 is not a time anyway
-        else:
+        limit = np.iinfo(np.int64).max // mul
+        if values.dtype.kind == "i" and not ((values > limit) | (values < -limit)).any():
             return (values * mul // div).astype("float64")
+        # uint64, or seconds that overflow int64 as ms (int64 arithmetic would wrap round
+        # to a plausible time): in floats, where they stay out of range for the validator.
+        values = values.astype("float64")
     with np.errstate(invalid="ignore", over="ignore"):
         out = np.floor(values * mul / div)
     out[~np.isfinite(out)] = np.nan
@@ -220,7 +222,9 @@ def time_to_ms(
     elif ptypes.is_bool_dtype(dtype) or ptypes.is_timedelta64_dtype(dtype):
         bad = ~_isna(values)
     elif ptypes.is_integer_dtype(dtype) and not _isna(values).any():
-        ms = _numbers_ms(values.to_numpy(dtype="int64"), time_unit, values.name)
+        # uint64 stays unsigned (as int64, 2**64-1 would read as -1).
+        ints = values.to_numpy(dtype="uint64" if dtype.kind == "u" else "int64")
+        ms = _numbers_ms(ints, time_unit, values.name)
     elif ptypes.is_numeric_dtype(dtype):
         floats = values.to_numpy(dtype="float64", na_value=np.nan)
         ms = _numbers_ms(floats, time_unit, values.name)

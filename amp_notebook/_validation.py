@@ -383,14 +383,17 @@ class _Validator:
             "...) and would be left out of the event: convert the column with pd.to_numeric, "
             "or clear the value",
         )
+        big = np.zeros(len(src.values), dtype=bool)
         if integer:
+            big = R.out_of_int64(src.values)
+            self.integer_out_of_range(src, big)
             self.out.add(
-                src, num.not_integer(), Reason.NOT_AN_INTEGER,
+                src, num.not_integer() & ~big, Reason.NOT_AN_INTEGER,
                 f"{key} must be a whole number (Amplitude types it integer); round or fix it",
             )
         if key == "session_id":
             self.out.add(
-                src, R.session_id_bad(num), Reason.SESSION_ID_INVALID,
+                src, R.session_id_bad(num) & ~big, Reason.SESSION_ID_INVALID,
                 "session_id is negative: use the session start in ms since the epoch, "
                 "or -1 for 'no session'",
             )
@@ -405,6 +408,15 @@ class _Validator:
                 src, R.lng_bad(num), Reason.LNG_OUT_OF_RANGE,
                 "location_lng is outside [-180, 180] degrees: check it is a longitude in degrees",
             )
+
+    def integer_out_of_range(self, src: _Source, big: np.ndarray) -> None:
+        """Reference, "Event keys": integers are longs (session_id "integer (long)")."""
+        self.out.add(
+            src, big, Reason.INTEGER_OUT_OF_RANGE,
+            f"{src.field.path} is an integer outside the signed 64-bit range (-2**63 .. 2**63-1) "
+            "that Amplitude reads numbers in: it would lose digits or be refused; fix the value, "
+            "or send an id-like number as text (.astype(str))",
+        )
 
     # -- time ------------------------------------------------------------------------
     def time(self, src: _Source) -> None:
@@ -422,6 +434,12 @@ class _Validator:
             "time cannot be read as a point in time: Amplitude needs ms since the epoch; fix "
             "the value, or parse the column with pd.to_datetime",
         )
+        with np.errstate(invalid="ignore"):
+            big = np.isfinite(ms) & ((ms >= 2.0**63) | (ms < -(2.0**63)))
+        if self.options.time_unit in (None, "ms"):  # exact for the cells themselves
+            big |= R.out_of_int64(src.values)
+        self.integer_out_of_range(src, big)
+        bad = bad | big  # one verdict per cell: the time checks below skip it
         early, late = R.time_flags(ms, self.options.now_ms)
         numeric = src.values.dtype.kind in "iuf" and not R.is_bool_dtype(src.values.dtype)
         if numeric and self.options.time_unit in (None, "ms"):
@@ -460,8 +478,14 @@ class _Validator:
         absent = R.missing(src.values)
         return [None if a else R.walk(v, max_depth=limit) for v, a in zip(cells.tolist(), absent.tolist(), strict=True)]
 
-    def report_walks(self, src: _Source, walks: list[R.Walk | None], *, base_depth: int) -> None:
+    def report_walks(
+        self, src: _Source, walks: list[R.Walk | None], *, base_depth: int, numbers: bool = True
+    ) -> None:
+        """Depth, long strings and (``numbers``: where integers go out as JSON numbers,
+        not as text like group and plan values) integers beyond 64 bits."""
         path = src.field.path
+        if numbers:
+            self.integer_out_of_range(src, np.array([w is not None and w.big_int for w in walks], dtype=bool))
         too_deep = np.array([w is not None and w.depth + base_depth > MAX_NESTING_DEPTH for w in walks])
         depths = np.array([0 if w is None else w.depth + base_depth for w in walks])
         self.out.add(
@@ -498,6 +522,7 @@ class _Validator:
             self.report_walks(src, self.nested_walk(src, base_depth=1), base_depth=1)
         else:
             self.string_length(src, R.string_cells(src.values))
+            self.integer_out_of_range(src, R.out_of_int64(src.values, floats=False))
 
     def not_objects(self, src: _Source) -> None:
         """A column mapped as a whole object (event_properties=..., groups=..., plan=...)
@@ -548,7 +573,7 @@ class _Validator:
                 if e
             ],
         )
-        self.report_walks(src, self.nested_walk(src, base_depth=0), base_depth=0)
+        self.report_walks(src, self.nested_walk(src, base_depth=0), base_depth=0, numbers=False)
 
     def groups(self, sources: list[_Source]) -> None:
         """Reference, "Event keys" -> groups: group type -> value or list of values; at most
@@ -567,7 +592,7 @@ class _Validator:
             if src.field.name is None or R.holds_containers(src.values):
                 sent = self.sent(src).tolist()
                 walks = [None if v is None else R.walk(v) for v in sent]
-                self.report_walks(src, walks, base_depth=1)
+                self.report_walks(src, walks, base_depth=1, numbers=False)
                 if src.field.name is None:  # {type: value or [values]}
                     t = [len(v) if isinstance(v, dict) else 0 for v in sent]
                     c = [

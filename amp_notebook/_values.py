@@ -20,7 +20,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ._exceptions import MappingError
-from ._keys import EVENT_KEYS
+from ._keys import EVENT_KEYS, INTEGER_MAX, INTEGER_MIN
 from ._mapping import Const, Field
 from ._times import _is_missing, _isna, _utc_naive, time_to_ms
 
@@ -60,7 +60,9 @@ def _clean(v: object, depth: int = 0) -> Any:
     if t is str or t is bool:
         return v
     if t is int:
-        return v if _INT64[0] <= v <= _INT64[1] else str(v)  # type: ignore[operator]
+        # Beyond what orjson writes: the exact digits as a JSON number (a Fragment), so
+        # the value is never altered; the validator refuses it (integer_out_of_range).
+        return v if _INT64[0] <= v <= _INT64[1] else orjson.Fragment(str(v).encode())  # type: ignore[operator]
     if t is float:
         return _number(v)  # type: ignore[arg-type]
     if _is_missing(v):
@@ -154,13 +156,19 @@ def _to_str(v: object) -> Any:
 
 
 def _to_int(v: object) -> Any:
+    # Reference, "Event keys": integer keys are longs; outside int64 the key is left out
+    # (the validator reports integer_out_of_range).
     if isinstance(v, (bool, np.bool_)) or _is_missing(v):
         return _MISSING
     if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating, Decimal)):
-        return int(v) if float(v).is_integer() else _MISSING
-    return _MISSING
+        i = int(v)
+    elif isinstance(v, (float, np.floating, Decimal)):
+        if not float(v).is_integer():
+            return _MISSING
+        i = int(v)
+    else:
+        return _MISSING
+    return i if INTEGER_MIN <= i <= INTEGER_MAX else _MISSING
 
 
 def _to_float(v: object) -> Any:
@@ -331,6 +339,9 @@ def _values(values: pd.Series, kind: str, options: EncodeOptions) -> tuple[list[
             return _with_mask(values.tolist(), missing)
         return _by_cell(values.tolist(), missing, kind)
     if ptypes.is_integer_dtype(dtype) and kind in ("property", "integer"):
+        if kind == "integer" and dtype.kind == "u":  # uint64 above 2**63-1 is not a long
+            over = values.to_numpy(dtype="uint64", na_value=0) > np.uint64(INTEGER_MAX)
+            return _with_mask(values.tolist(), missing | over)
         return _with_mask(values.tolist(), missing)
     if ptypes.is_numeric_dtype(dtype) and kind in ("property", "float", "integer"):
         arr = values.to_numpy(dtype="float64", na_value=np.nan)

@@ -50,13 +50,20 @@ ints = st.one_of(
     st.integers(-(2**63), 2**63 - 1),
     st.sampled_from([0, 1, -1, 2**53, 2**53 + 1, 2**63 - 1, -(2**63), 1_767_225_600_000, 1_767_225_600]),
 )
+# Beyond int64 (and beyond uint64): one row's integer_out_of_range, never an abort.
+big_ints = st.one_of(
+    st.integers(2**63, 2**80),
+    st.integers(-(2**80), -(2**63) - 1),
+    st.sampled_from([2**63, 2**63 + 5, 2**64 - 1, 2**64, -(2**63) - 1, 10**20]),
+)
+uints = st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([2**63 - 1, 2**63, 2**63 + 5, 2**64 - 1]))
 floats = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0.0, -0.0, 5e-324, 1e308, 1.7976931348623157e308, math.inf, -math.inf, math.nan,
                      1_767_225_600_000.0, 1_767_225_600.5]),
 )
 missing = st.sampled_from([None, math.nan, pd.NA, pd.NaT, np.nan])
-leaf = st.one_of(text, ints, floats, st.booleans(), missing)
+leaf = st.one_of(text, ints, big_ints, floats, st.booleans(), missing)
 nested = st.recursive(
     leaf,
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)),
@@ -76,12 +83,16 @@ def column(draw: st.DrawFn, n: int, role: str) -> Any:
     """One column of ``n`` rows in a drawn dtype (a list, array or Series)."""
     kind = draw(
         st.sampled_from(
-            ["int64", "float64", "bool", "object_str", "object_any", "category", "Int64", "boolean",
-             "string", "pyarrow_str", "str_default", "datetime", "datetime_tz", "nested"]
+            ["int64", "uint64", "object_int", "float64", "bool", "object_str", "object_any", "category",
+             "Int64", "boolean", "string", "pyarrow_str", "str_default", "datetime", "datetime_tz", "nested"]
         )
     )
     if kind == "int64":
         return np.array(draw(st.lists(ints, min_size=n, max_size=n)), dtype="int64")
+    if kind == "uint64":
+        return np.array(draw(st.lists(uints, min_size=n, max_size=n)), dtype="uint64")
+    if kind == "object_int":  # Python ints of any size, as read_json or a database gives them
+        return pd.Series(draw(st.lists(_with_missing(st.one_of(ints, big_ints)), min_size=n, max_size=n)), dtype=object)
     if kind == "float64":
         return np.array(draw(st.lists(floats, min_size=n, max_size=n)), dtype="float64")
     if kind == "bool":
@@ -123,17 +134,22 @@ _prop_names = st.one_of(
 )
 
 
+INTEGER_ROLES = ("event_id", "session_id", "quantity")
+
+
 @st.composite
 def frames(draw: st.DrawFn) -> pd.DataFrame:
     n = draw(st.integers(0, 6))
     cols: dict[Any, Any] = {}
-    for role in ("user_id", "device_id", "event_type", "time"):
+    for role in ("user_id", "device_id", "event_type", "time", "event_id", "session_id", "quantity"):
         # Often a reasonable column, sometimes hostile, sometimes absent.
         choice = draw(st.sampled_from(["good", "good", "hostile", "absent"]))
-        if choice == "absent":
+        if choice == "absent" or (role in INTEGER_ROLES and choice == "good" and draw(st.booleans())):
             continue
         if choice == "hostile":
             cols[role] = draw(column(n, role))
+        elif role in INTEGER_ROLES:
+            cols[role] = draw(st.lists(st.integers(0, 10**12), min_size=n, max_size=n))
         elif role == "time":
             cols[role] = pd.date_range("2026-01-01", periods=n, freq="min")
         elif role == "event_type":

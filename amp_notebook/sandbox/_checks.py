@@ -18,6 +18,12 @@ package docstring):
 * ``productId``/``revenueType`` without price/revenue is accepted (Amplitude just
   does not count it as revenue); groups beyond 5 types / 10 values are dropped
   from the stored event, not rejected.
+* Integers (integer keys and property values) must fit a signed 64-bit long. A JSON
+  integer beyond 64 bits reaches these checks as a float (the body is parsed with
+  orjson, as a Java server reads it into a double), so it is judged as a float: an
+  integer key refuses it, a property keeps it. The client's validator refuses such
+  a property value (``integer_out_of_range``): the one place where the two verdicts
+  differ on purpose, because the number would be stored altered.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ from .._keys import (
 
 _PLAN_FIELDS = frozenset(PLAN_FIELDS)
 _ID_KEYS = ("user_id", "device_id")
+# Reference, "Event keys": integer keys are longs (session_id "integer (long)"): a JSON
+# integer outside the signed 64-bit range is not one. Property values too: a number
+# there is read as a long or a double, and an integer beyond 64 bits is neither exactly.
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass
@@ -84,6 +94,9 @@ def _container_ok(value: Any, depth: int) -> bool:
             if t is str:
                 if len(v) > MAX_STRING_LENGTH:
                     return False
+            elif t is int:
+                if not _LONG_MIN <= v <= _LONG_MAX:
+                    return False
             elif (t is dict or t is list) and not _container_ok(v, depth + 1):
                 return False
     else:
@@ -91,6 +104,9 @@ def _container_ok(value: Any, depth: int) -> bool:
             t = type(v)
             if t is str:
                 if len(v) > MAX_STRING_LENGTH:
+                    return False
+            elif t is int:
+                if not _LONG_MIN <= v <= _LONG_MAX:
                     return False
             elif (t is dict or t is list) and not _container_ok(v, depth + 1):
                 return False
@@ -109,7 +125,7 @@ def _groups_ok(value: Any) -> bool:
             if isinstance(x, str):
                 if len(x) > MAX_STRING_LENGTH:
                     return False
-            elif isinstance(x, bool) or not isinstance(x, (int, float)):
+            elif isinstance(x, bool) or not isinstance(x, (int, float)) or (isinstance(x, int) and not _LONG_MIN <= x <= _LONG_MAX):
                 return False
     return True
 
@@ -131,17 +147,17 @@ def _trim_groups(groups: dict[str, Any]) -> dict[str, Any]:
 
 
 def _integer_ok(v: Any) -> bool:
-    return type(v) is int  # bool is not an int here
+    return type(v) is int and _LONG_MIN <= v <= _LONG_MAX  # bool is not an int here
 
 
 def _time_ok(v: Any) -> bool:
     # Reference, "Event keys" -> time: integer ms; "any other form (ISO string,
     # seconds, float) is a 400". Seconds cannot be told from ms here: not checked.
-    return type(v) is int and v >= 0
+    return type(v) is int and 0 <= v <= _LONG_MAX
 
 
 def _session_ok(v: Any) -> bool:
-    return type(v) is int and v >= -1  # -1 means "no session"
+    return type(v) is int and -1 <= v <= _LONG_MAX  # -1 means "no session"
 
 
 def _float_ok(v: Any) -> bool:
