@@ -35,6 +35,7 @@ from ._mapping import Const, const
 from ._report import ValidationReport
 from ._result import UploadResult
 from ._retry import RetryPolicy
+from ._time_text import iso_times
 from ._verify_report import VerifyReport
 
 __version__ = "0.1.0"
@@ -75,6 +76,7 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "const",
+    "iso_times",
     "last_result",
     "load_ipython_extension",
     "preview",

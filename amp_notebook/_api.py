@@ -26,12 +26,25 @@ def validate(
     time_unit: str | None = None,
     now_ms: int | None = None,
     old_event_hours: float | None = 24.0,
+    missing_time: str = "error",
 ) -> ValidationReport:
     """Check every row of ``df`` against Amplitude's rules (nothing is sent).
 
-    With the backfill pre-flight as warnings: devices/users over 500,000 events in 24
-    hours (``daily_quota``), and events older than ``old_event_hours`` that set user
-    properties (``old_user_properties``; None switches it off).
+    mapping: columns -> event keys (automatic for columns named like keys); a string
+        names a column, a value for every row is ``const(...)``.
+    min_id_length: the shortest user_id/device_id Amplitude keeps (sent with uploads).
+    tz: the zone of times written without one (an IANA name: "Europe/Berlin").
+    time_unit: the unit of numeric times: "ms" (default), "s", "us" or "ns".
+    now_ms: "now" for the time-in-the-future check (default: the clock).
+    missing_time: an empty cell of a mapped time column is an error ("error", the
+        default: the event would be dated at the upload time) or accepted with a
+        warning ("upload_time").
+    old_event_hours: with the backfill pre-flight (warnings): devices/users over
+        500,000 events in 24 hours (``daily_quota``), and events older than this
+        that set user properties (``old_user_properties``; None switches it off).
+
+    Returns a :class:`ValidationReport`: ``.failures`` has one row per problem (row,
+    column, key, severity, reason, message, value); ``.style()`` highlights them.
     """
     rm = resolve_mapping(df.columns, mapping)
     options = ValidateOptions(
@@ -40,6 +53,7 @@ def validate(
         time_unit=time_unit,
         now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
         old_event_hours=old_event_hours,
+        missing_time=missing_time,
     )
     return validate_frame(df, rm, options)
 
@@ -56,10 +70,45 @@ def to_events(
 
 
 def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any) -> UploadResult:
-    """Send ``df``'s rows to Amplitude and say what happened to each row.
+    """Send ``df``'s rows to Amplitude as events and say what happened to each row.
 
-    See ``amp_notebook._upload.upload_async`` for every option. httpx is imported
-    here, on first use, so the pure core imports without it.
+    Validates first (the same rules as ``validate``), then batches, paces, sends and
+    retries; returns an :class:`UploadResult` (ingested / rejected / failed / skipped,
+    with reasons). Nothing is lost: every row ends in one of the four.
+
+    Where to:
+        api_key: the project's API key; default: ``%amplitude key``, else the
+            ``AMPLITUDE_API_KEY`` environment variable. Never printed.
+        mapping: columns -> event keys, as for ``validate`` (automatic when None);
+            a value for every row is ``const(...)``.
+        region: "us" (default) or "eu" (EU data residency).
+        api: "http" (HTTP V2, default) or "batch" (Batch Event Upload: history,
+            busy devices).
+        endpoint: another URL, e.g. a sandbox's. A base URL (``http://127.0.0.1:8000``)
+            gets the API's path; plain http:// only on loopback.
+        tier: "starter" for Starter plans' limits (10 events a request, 1000/s).
+
+    Which rows:
+        on_invalid: rows that break the rules locally: "skip" (default; reported as
+            skipped), "raise" (``ValidationError``, nothing sent) or "send" (let
+            Amplitude refuse them).
+        dry_run: validate, encode and batch; send nothing (needs no key).
+        min_id_length, tz, time_unit, missing_time: as for ``validate``
+            (``missing_time="upload_time"`` sends rows with an empty time cell, dated
+            at the upload time; by default they are skipped as ``time_missing``).
+
+    How:
+        progress: "auto" (a widget in a notebook, text in a terminal), "text",
+            "widget", False, or a callable taking progress updates.
+        retry: a :class:`RetryPolicy` (attempts, backoff, time budget).
+        timeout: seconds (or an ``httpx.Timeout``) per request.
+        concurrency: requests in flight (default 4).
+        max_events_per_request, max_events_per_second, max_requests_per_second,
+        device_events_per_second: tighter limits than Amplitude's.
+
+    Then: ``result.to_resend()`` gives the failed rows (by position, so repeated
+    index labels cannot pick other rows), to send again the same way; insert_ids make
+    a resend safe. ``await df.amplitude.upload_async(...)`` does the same in async code.
     """
     from ._upload import upload as _upload
 
@@ -70,11 +119,14 @@ def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] 
 async def upload_async(
     df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any
 ) -> UploadResult:
-    """``await amp_notebook.upload_async(df, ...)``: upload from async code."""
     from ._upload import upload_async as _upload_async
 
     api_key = hide_key(api_key)
     return await _upload_async(df, api_key, mapping, **options)
+
+
+# One text for every way in (help(amp_notebook.upload), help(df.amplitude.upload), ...).
+upload_async.__doc__ = "``await upload_async(df, ...)``: :func:`upload` for async code.\n\n" + (upload.__doc__ or "")
 
 
 def read_export(start: Any, end: Any = None, **options: Any) -> pd.DataFrame:

@@ -25,13 +25,13 @@ from itertools import count
 import httpx
 
 from ._batching import Batch
-from ._config import ApiKey, Endpoint, Limits, Pacing
+from ._config import ApiKey, Endpoint, Limits, Pacing, is_loopback
 from ._encoding import EncodedChunk
 from ._estimate import tightening_note
 from ._logging import logger, register_secret
 from ._plan import PartitionPlan
 from ._progress_model import Phase, ProgressSink, ProgressUpdate
-from ._responses import Outcome
+from ._responses import Outcome, refused_on_loopback
 from ._result import FAILED, INGESTED, PENDING, REJECTED, RowLedger
 from ._retry import RetryPolicy
 from ._scheduler import Scheduler
@@ -151,6 +151,8 @@ class Uploader:
         # not a round of ``concurrency`` large ones.
         self._probing = True
         self._eps_threshold: float | None = None  # the lowest rate a 429 named
+        self._retrying = ""  # what the last retry was after, for progress views
+        self._loopback = is_loopback(httpx.URL(settings.endpoint.url).host)
         register_secret(settings.api_key)
 
     # -- the loop -------------------------------------------------------------
@@ -293,7 +295,8 @@ class Uploader:
         batch, ledger = answer.batch, self.ledger
         status_label = str(answer.status) if answer.status is not None else (answer.error or "network error")
         ledger.server_answers[status_label] += 1
-        outcome = self.settings.wire.read(answer.status, answer.body, answer.headers, batch, self.settings.retry)
+        outcome = refused_on_loopback(answer.error, self._loopback, len(batch)) or self.settings.wire.read(
+            answer.status, answer.body, answer.headers, batch, self.settings.retry)
         positions = batch.positions
         now = self.clock()
 
@@ -380,6 +383,7 @@ class Uploader:
             self._release(answer.origin)
             return
         self.ledger.retries += 1
+        self._retrying = label
         delay = policy.delay(attempt, self.rng, outcome.retry_after)
         logger.debug("retrying %d events after %s in %.2f s", len(target), label, delay)
         self._push(target, attempt, answer.origin, now + delay)
@@ -413,6 +417,7 @@ class Uploader:
             phase=phase,
             pacing=self.pacing_hint,
             tightened=ledger.pacing_note,
+            retrying=self._retrying,
         )
 
     def _emit(self, phase: Phase) -> None:

@@ -172,8 +172,39 @@ class Endpoint:
         return f"{name} ({urlsplit(self.url).netloc})"
 
 
+# The APIs' paths (reference, "Endpoints"): a base URL gets one appended, and a URL
+# that ends in one speaks that API.
+API_PATHS: dict[str, str] = {"http": "/2/httpapi", "batch": "/batch"}
+
+
+def endpoint_api(url: str) -> str | None:
+    """The API a URL's path names ("http" for .../2/httpapi, "batch" for .../batch), else None."""
+    path = urlsplit(url).path.rstrip("/")
+    for api, suffix in API_PATHS.items():
+        if path.endswith(suffix):
+            return api
+    return None
+
+
+def _with_api_path(endpoint: str, api: str) -> tuple[str, str]:
+    """(url, api): a base URL (no path) gets ``api``'s path; a path naming an API decides it.
+
+    ``amp-notebook sandbox`` prints its base URL first, and people paste it; sending to
+    it as it is would fail every row with 404 "Not found" (issue 17). Another path (a
+    proxy of the user's) is kept, with the API asked for.
+    """
+    parts = urlsplit(endpoint)
+    if parts.path.strip("/") == "":
+        return parts._replace(path=API_PATHS[api]).geturl(), api
+    return endpoint, endpoint_api(endpoint) or api
+
+
 def resolve_endpoint(region: str = "us", api: str = "http", endpoint: str | None = None) -> Endpoint:
-    """Check region/api and pick the URL; refuse plain http:// anywhere but loopback."""
+    """Check region/api and pick the URL; refuse plain http:// anywhere but loopback.
+
+    ``endpoint`` may be a base URL (``http://127.0.0.1:8000``: the API's path is
+    appended) or a full URL, whose path (``/2/httpapi``, ``/batch``) then says the API.
+    """
     region_l, api_l = str(region).lower(), str(api).lower()
     if api_l not in ("http", "batch"):
         raise ConfigurationError(f"api must be 'http' (HTTP V2) or 'batch' (Batch Event Upload), not {api!r}")
@@ -190,7 +221,8 @@ def resolve_endpoint(region: str = "us", api: str = "http", endpoint: str | None
             f"refusing plain http:// to {parts.hostname}: the API key travels in the request "
             "body, so only https:// is allowed except on loopback (127.0.0.1, localhost, ::1)"
         )
-    return Endpoint(endpoint, api_l, None)  # type: ignore[arg-type]
+    url, api_l = _with_api_path(endpoint, api_l)
+    return Endpoint(url, api_l, None)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

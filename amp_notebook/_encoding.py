@@ -57,7 +57,7 @@ import pandas as pd
 from ._exceptions import ConfigurationError
 from ._keys import EVENT_KEYS, NESTED_KEYS
 from ._mapping import Const, Field, ResolvedMapping
-from ._times import time_to_ms
+from ._times import check_tz, time_to_ms
 from ._values import (
     _const_value,
     _field_kind,
@@ -105,10 +105,7 @@ class EncodeOptions:
         # Fail at the call, not deep inside the first chunk.
         if self.time_unit is not None and self.time_unit not in ("ms", "s", "us", "ns"):
             raise ConfigurationError(f'time_unit must be "ms", "s", "us", "ns" or None, not {self.time_unit!r}')
-        try:
-            pd.Timestamp("2000-01-01").tz_localize(self.tz)
-        except Exception:
-            raise ConfigurationError(f"unknown time zone tz={self.tz!r} (e.g. 'UTC', 'Europe/Berlin')") from None
+        check_tz(self.tz)
         if self.min_id_length is not None and self.min_id_length < 1:
             raise ConfigurationError("min_id_length must be a positive integer")
 

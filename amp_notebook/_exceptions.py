@@ -8,7 +8,8 @@
     │   ├── ValidationError           rows break Amplitude's rules and on_invalid="raise"
     │   └── ConfigurationError        no API key, a bad region/api/endpoint, http:// off loopback
     └── RemoteError                   Amplitude (or the network on the way) said no to the request
-        ├── RequestRejected           a request-level 400: the whole request is wrong
+        ├── RequestRejected           a request-level 400 (the whole request is wrong), or a
+        │                             connection refused on this machine (nothing listens)
         │   └── InvalidApiKey         Amplitude does not know the key (the key is never shown)
         ├── UploadInterrupted         KeyboardInterrupt or cancellation; carries the partial result
         └── ExportError               the Export API gave no complete export (so nothing is called missing)
@@ -87,7 +88,8 @@ class RemoteError(AmpNotebookError):
 
 
 class RequestRejected(RemoteError):
-    """A request-level 400 (invalid JSON, a missing field): retrying cannot help.
+    """A request-level 400 (invalid JSON, a missing field), or a connection refused on
+    loopback (``status`` None: nothing listens there): retrying cannot help.
 
     ``error`` is Amplitude's ``error`` text, ``missing_field`` its ``missing_field``.
     ``result`` is the UploadResult of what was done before the stop, when there is one.

@@ -29,6 +29,7 @@ from ._exceptions import AmpNotebookError, MappingError
 from ._keys import EVENT_KEYS
 from ._logging import redact
 from ._mapping import Const, ResolvedMapping, resolve_mapping
+from ._words import plural
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._report import ValidationReport
@@ -355,7 +356,7 @@ class MapperUI:
         self.status.value = ""
         self.summary.value = self._summary_html(report)
         if report.failures.empty:
-            text = f"No problems: all {len(self.frame):,} rows would be sent."
+            text = f"No problems: {'the' if len(self.frame) == 1 else 'all'} {plural(len(self.frame), 'row')} would be sent."
             self.preview.outputs = (_display_data(f"<p>{html.escape(text)}</p>", text),)
         else:
             styler = report.style(max_rows=PREVIEW_ROWS)
@@ -377,7 +378,7 @@ class MapperUI:
     def _summary_html(self, report: ValidationReport) -> str:
         c = self.counts
         head = (
-            f"<p><b>{c['rows']:,}</b> rows: <b style='color:#b00'>{c['errors']:,}</b> with errors "
+            f"<p><b>{c['rows']:,}</b> {'row' if c['rows'] == 1 else 'rows'}: <b style='color:#b00'>{c['errors']:,}</b> with errors "
             f"(not sent), <b style='color:#a60'>{c['warnings']:,}</b> with warnings</p>"
         )
         if report.unmapped:

@@ -201,8 +201,13 @@ class _Resolver:
     def column(self, label: Hashable, key: str) -> Hashable:
         if label not in self.columns:
             hint = _suggest(label, self.columns)
+            # A string in a mapping names a column; a value meant for every row is a const
+            # (unless the string is close to a column: then it is a typo).
+            as_const = (f"; the same value for every row is written const({label!r})"
+                        if isinstance(label, str) and hint is None else "")
             raise MappingError(
-                f"mapping for {key!r}: there is no column {label!r}", key=key, column=label, suggestion=hint
+                f"mapping for {key!r}: there is no column {label!r}{as_const}", key=key, column=label,
+                suggestion=hint,
             )
         if label in self.duplicated:
             raise MappingError(

@@ -12,6 +12,7 @@ Sinks never raise into the upload: a progress display must not lose an upload.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import importlib
 import shutil
@@ -25,11 +26,13 @@ from typing import IO, Any, Literal, Protocol
 from ._exceptions import ConfigurationError
 from ._logging import logger, redact
 from ._progress_model import ProgressUpdate, format_duration
+from ._words import plural
 
 __all__ = [
     "CallbackSink",
     "NullSink",
     "ProgressOption",
+    "QuietSink",
     "Sink",
     "TextSink",
     "WidgetSink",
@@ -78,7 +81,7 @@ def format_status(u: ProgressUpdate, *, final: bool = False) -> list[str]:
     if u.failed or final:
         parts.append(f"failed {u.failed:,}")
     if u.skipped:
-        parts.append(f"skipped {u.skipped:,} invalid rows")
+        parts.append(f"skipped {plural(u.skipped, 'invalid row')}")
     # Why nothing moves comes before the rate, so a narrow terminal still shows it.
     if not final:
         if u.waiting_s > 0:
@@ -102,7 +105,8 @@ def format_status(u: ProgressUpdate, *, final: bool = False) -> list[str]:
             if eta is not None:
                 parts.append(f"ETA {format_duration(eta)}")
     if u.retries:
-        parts.append(f"{u.retries:,} {'retry' if u.retries == 1 else 'retries'}")
+        last = f" (last after {u.retrying})" if u.retrying else ""
+        parts.append(f"{u.retries:,} {'retry' if u.retries == 1 else 'retries'}{last}")
     if u.throttled and final:
         parts.append(f"throttled {u.throttled:,} times")
     return parts
@@ -373,10 +377,34 @@ class WidgetSink(_Throttled):
 
 
 class NullSink:
-    """Shows nothing (``progress=False``)."""
+    """Shows nothing."""
 
     def update(self, u: ProgressUpdate) -> None:
         pass
+
+    def close(self, u: ProgressUpdate) -> None:
+        pass
+
+
+class QuietSink:
+    """``progress=False``: no bar, but one line on stderr for each new cause of retries.
+
+    Retrying is waiting, sometimes for minutes: silence would look like a hang
+    (issue 17). Each cause ("503", "ConnectError") is said once per upload.
+    """
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self._stream = stream
+        self._said: set[str] = set()
+
+    def update(self, u: ProgressUpdate) -> None:
+        if not u.retrying or u.retrying in self._said:
+            return
+        self._said.add(u.retrying)
+        stream = self._stream or sys.stderr
+        with contextlib.suppress(Exception):  # a closed stream must not lose the upload
+            print(f"amp_notebook: retrying after {u.retrying} ({plural(u.retries, 'retry', 'retries')} "
+                  "so far; safe: insert_ids deduplicate)", file=stream, flush=True)
 
     def close(self, u: ProgressUpdate) -> None:
         pass
@@ -463,7 +491,7 @@ def _widgets_or_warn() -> Any:
 def make_sink(progress: ProgressOption = "auto", *, total: int, label: str = "") -> Sink:
     """The sink for ``progress=``: "auto"/True, "widget", "text", False/None, or a callable."""
     if progress is None or progress is False:
-        return NullSink()
+        return QuietSink()
     if callable(progress):
         return CallbackSink(progress)
     if progress is True:

@@ -29,6 +29,7 @@ class ProgressUpdate:
     throttled: int = 0         # 429 answers so far
     paused_partitions: int = 0 # devices/users paused by throttling right now
     waiting_s: float = 0.0     # > 0 when the loop waits (throttling, backoff) with nothing to send
+    retrying: str = ""         # what the last retry was after ("503", "ConnectError"); "" = none yet
     elapsed_s: float = 0.0
     phase: Phase = "sending"
     pacing: str | None = None     # what pacing costs at least (the busiest device), when it costs anything

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ._unmapped import unmapped_columns, unmapped_text
+from ._words import plural
 
 if TYPE_CHECKING:  # pragma: no cover
     from pandas.io.formats.style import Styler
@@ -117,7 +118,7 @@ class ValidationReport:
     def summary(self) -> str:
         """One deterministic line, e.g. "1,000 rows, 12 with errors, 3 with warnings"."""
         return (
-            f"{self.n_rows:,} rows, {self.error_positions.size:,} with errors, "
+            f"{plural(self.n_rows, 'row')}, {self.error_positions.size:,} with errors, "
             f"{self.warning_positions.size:,} with warnings"
         )
 

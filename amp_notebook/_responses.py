@@ -25,6 +25,7 @@ status                kind       events
                                  others resent now, quota-exceeded failed (partial)
 429 naming nobody     retry      all resent after backoff / Retry-After
 408, 5xx, no answer   retry      all resent after backoff / Retry-After
+refused on loopback   fatal      all failed ("connection_refused"): nothing listens
 other                 fatal      all failed ("http_error")
 ====================  =========  ===================================================
 """
@@ -54,6 +55,7 @@ DAILY_QUOTA_EXCEEDED = "daily_quota_exceeded"
 REQUEST_REJECTED = "request_rejected"
 INVALID_API_KEY = "invalid_api_key"
 HTTP_ERROR = "http_error"
+CONNECTION_REFUSED = "connection_refused"
 
 # Per-event lists of a 400 (reference, "Responses": field -> list of event indexes).
 # events_with_invalid_id_lengths is not in the reference table but real servers
@@ -169,6 +171,21 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 _SECONDS = re.compile(r"\d{1,12}(?:\.\d{1,9})?")
+
+
+def refused_on_loopback(network_error: str | None, loopback: bool, n: int) -> Outcome | None:
+    """The decision for a connection refused on this machine, else None (``interpret`` decides).
+
+    ``network_error`` is httpx's exception type name for a send without an answer.
+    On loopback a refused connection means nothing listens there (a sandbox not
+    started, a wrong port): nothing was sent, and backing off for minutes cannot help.
+    Elsewhere it may be a passing network problem, retried like any other.
+    """
+    if network_error != "ConnectError" or not loopback:
+        return None
+    message = "not sent: the connection was refused (nothing listens at the endpoint)"
+    failed = tuple(Rejection(i, None, CONNECTION_REFUSED, message) for i in range(n))
+    return Outcome("fatal", failed=failed, error="connection refused")
 
 
 def interpret(

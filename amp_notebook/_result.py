@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
+from ._words import plural
+
 if TYPE_CHECKING:  # pragma: no cover
     from ._estimate import PacingEstimate
     from ._report import ValidationReport
@@ -134,7 +136,7 @@ class UploadResult:
     (ingested / rejected / failed / skipped), ``reason``, ``message`` and
     ``request`` (the request number that settled it). ``rejected``, ``failed``
     and ``skipped`` are the original rows plus those columns, ready to fix and
-    send again: ``df.loc[result.failed.index].amplitude.upload(...)``.
+    send again: ``result.to_resend().amplitude.upload(...)`` (by position).
     The result never holds the API key.
     """
 
@@ -290,6 +292,24 @@ class UploadResult:
         """Rows not sent because they break Amplitude's rules locally."""
         return self._with_reasons(SKIPPED)
 
+    def to_resend(self, status: str | Iterable[str] = "failed") -> pd.DataFrame:
+        """The rows to send again, as the uploaded frame's own rows and columns.
+
+        Picked by position, so a frame whose index labels repeat (after ``pd.concat``)
+        gives exactly these rows, where ``df.loc[result.failed.index]`` would pick every
+        row sharing a label. ``status``: "failed" (the default: undelivered, safe to
+        resend as they are), or "rejected" / "skipped" (fix them first), or several.
+        ``result.to_resend().amplitude.upload(...)``.
+        """
+        wanted = [status] if isinstance(status, str) else list(status)
+        codes = []
+        for name in wanted:
+            if name not in ("rejected", "failed", "skipped"):
+                raise ValueError(f"status must be 'failed', 'rejected' or 'skipped', not {name!r}")
+            codes.append(STATUS_NAMES.index(name))
+        positions = np.flatnonzero(np.isin(self.ledger.status, codes))
+        return cast(pd.DataFrame, self.frame.iloc[positions].copy())
+
     def reasons(self) -> pd.DataFrame:
         """Counts of reasons for rows that were not ingested, with example rows (the first three)."""
         ledger = self.ledger
@@ -340,11 +360,11 @@ class UploadResult:
         head = "UploadResult (dry run)" if self.dry_run else "UploadResult"
         if self.interrupted:
             head += " (interrupted)"
-        lines = [f"{head}: {c['rows']:,} rows to {self.endpoint}"]
+        lines = [f"{head}: {plural(c['rows'], 'row')} to {self.endpoint}"]
         if self.dry_run:
             lines.append(
-                f"  would send {c['rows'] - c['skipped']:,} events in {self.batches:,} "
-                f"request{'' if self.batches == 1 else 's'}; "
+                f"  would send {plural(c['rows'] - c['skipped'], 'event')} in "
+                f"{plural(self.batches, 'request')}; "
                 f"skipped {c['skipped']:,}"
             )
         else:
@@ -368,7 +388,7 @@ class UploadResult:
         if len(reasons):
             lines.append("  reasons:")
             for r in reasons.itertuples(index=False):
-                lines.append(f"    {r.status:<8} {r.reason}: {r.rows:,} (rows {r.examples})")
+                lines.append(f"    {r.status:<8} {r.reason}: {r.rows:,} ({'row' if r.rows == 1 else 'rows'} {r.examples})")
         return lines
 
     def __repr__(self) -> str:

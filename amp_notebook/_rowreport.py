@@ -73,12 +73,16 @@ def _with_reasons(
     return out
 
 
-def invalid_rows_frame(report: ValidationReport) -> pd.DataFrame:
-    """The rows with errors, with every reason and message of each."""
+def invalid_rows_frame(report: ValidationReport, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows with errors, with every reason and message of each.
+
+    ``frame``: the rows to show, when not the frame validated (the CLI shows the input
+    as read, before ``--time-format`` rewrote its times); same rows, same order.
+    """
     details = _error_details(report)
     positions = np.asarray(sorted(details), dtype=np.int64)
     return _with_reasons(
-        report.frame,
+        report.frame if frame is None else frame,
         positions,
         ["invalid"] * len(positions),
         [details[p][0] for p in positions.tolist()],
@@ -86,10 +90,11 @@ def invalid_rows_frame(report: ValidationReport) -> pd.DataFrame:
     )
 
 
-def not_ingested_frame(result: UploadResult) -> pd.DataFrame:
+def not_ingested_frame(result: UploadResult, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """The rows rejected, failed or skipped, each with its reason and message.
 
     Skipped rows get all their validation errors (the ledger keeps only one).
+    ``frame``: the rows to show, as for :func:`invalid_rows_frame`.
     """
     rows = result.rows
     status = rows["status"].to_numpy(dtype=object)
@@ -105,7 +110,8 @@ def not_ingested_frame(result: UploadResult) -> pd.DataFrame:
             reason, message = reason_col[p] or "", message_col[p] or ""
         reasons.append(str(reason))
         messages.append(str(message))
-    return _with_reasons(result.frame, positions, [str(s) for s in status[positions]], reasons, messages)
+    shown = result.frame if frame is None else frame
+    return _with_reasons(shown, positions, [str(s) for s in status[positions]], reasons, messages)
 
 
 def _cell(value: object, width: int | None = None) -> str:

@@ -85,6 +85,8 @@ class Reason(str, Enum):
     DUPLICATE_EVENT = "duplicate_event"
     DAILY_QUOTA = "daily_quota"
     OLD_USER_PROPERTIES = "old_user_properties"
+    TIME_MISSING = "time_missing"
+    DUPLICATE_INDEX = "duplicate_index"
 
     def __str__(self) -> str:
         return self.value
@@ -135,6 +137,11 @@ RULES: dict[Reason, Rule] = {
         Rule(Reason.DAILY_QUOTA, _W, "Limits", "at most 500,000 events per device/user in a rolling 24 hours"),
         Rule(Reason.OLD_USER_PROPERTIES, _W, _KEYS,
              "old events setting user_properties overwrite live values unless $skip_user_properties_sync"),
+        # An ERROR by default (a backfill would land at "now"); a WARNING with
+        # missing_time="upload_time", when the upload time is wanted.
+        Rule(Reason.TIME_MISSING, _E, _KEYS, "time mapped but empty: the server would use the upload time"),
+        # Not Amplitude's rule but pandas': labels that repeat make df.loc pick several rows.
+        Rule(Reason.DUPLICATE_INDEX, _W, _KEYS, "index labels repeat: select rows by position"),
     )
 }
 

@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ._config import ApiKey, Endpoint, SecretKey, resolve_endpoint
+from ._config import ApiKey, Endpoint, SecretKey, endpoint_api, resolve_endpoint
 from ._exceptions import ConfigurationError
 from ._logging import register_secret
 
@@ -267,7 +267,8 @@ def merge_defaults(
         else:
             endpoint_out = settings.endpoint
         if api_key is None:
-            to_sandbox = sandbox is not None and endpoint_out in (sandbox.http_url, sandbox.batch_url)
+            to_sandbox = sandbox is not None and endpoint_out is not None and endpoint_out.rstrip("/") in (
+                sandbox.url, sandbox.http_url, sandbox.batch_url)
             api_key = ApiKey(SANDBOX_KEY) if to_sandbox else settings.api_key
         return {"api_key": api_key, "region": region_out, "api": api_out, "endpoint": endpoint_out}
 
@@ -328,4 +329,11 @@ def describe() -> list[str]:
             lines.append(f"sandbox: running at {sandbox.url} (uploads go there with a dummy key)")
         elif settings.endpoint is not None:
             lines.append("custom endpoint set (the region does not apply)")
+            spoken = endpoint_api(settings.endpoint)
+            if spoken is not None and spoken != settings.api.lower():
+                name = "HTTP V2" if spoken == "http" else "Batch"
+                lines.append(
+                    f"note: the endpoint's path is the {name} API's, so uploads there use {name}; "
+                    "give its base URL (scheme://host:port) to follow `%amplitude api`"
+                )
         return lines

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from ._words import plural
+
 if TYPE_CHECKING:  # pragma: no cover
     from pandas.io.formats.style import Styler
 
@@ -158,7 +160,7 @@ def style_failures(
     if more > 0:
         styler.set_caption(
             f"{rows_all.size:,} rows with problems: the first {shown.size:,} shown, "
-            f"and {more:,} more rows"
+            f"and {plural(more, 'more row')}"
         )
     elif rows_all.size == 0:
         styler.set_caption("no rows with problems")

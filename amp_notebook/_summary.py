@@ -9,6 +9,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from ._words import plural
+
 if TYPE_CHECKING:  # pragma: no cover
     from ._result import UploadResult
 
@@ -39,7 +41,7 @@ def render_result_html(result: UploadResult) -> str:
     parts = [
         '<div class="amp-notebook-result" style="font-family:system-ui,sans-serif;line-height:1.3">',
         f'<div style="font-weight:600;margin-bottom:.3em">{escape(title)}: '
-        f'{counts["rows"]:,} rows to {escape(result.endpoint)}</div>',
+        f'{plural(counts["rows"], "row")} to {escape(result.endpoint)}</div>',
     ]
     if result.dry_run:
         parts.append(_tile("would send", counts["rows"] - counts["skipped"], _COLOURS["ingested"]))
@@ -74,7 +76,7 @@ def render_result_html(result: UploadResult) -> str:
             '<div style="font-size:.85em;opacity:.8;margin-top:.3em">'
             "<code>result.rejected</code>, <code>result.failed</code> and <code>result.skipped</code> "
             "hold these rows with their reasons; resend with "
-            "<code>df.loc[result.failed.index].amplitude.upload(...)</code></div>"
+            "<code>result.to_resend().amplitude.upload(...)</code></div>"
         )
     parts.append("</div>")
     return "".join(parts)

@@ -8,6 +8,8 @@ Used by the encoder, and by the validator to find unreadable times.
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
+import functools
 import math
 import re
 import warnings
@@ -17,6 +19,8 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
+
+from ._exceptions import ConfigurationError
 
 # Integer divisors / multipliers from a unit to milliseconds (exact integer arithmetic).
 _PER_MS: dict[str, tuple[int, int]] = {  # unit -> (multiply, floor-divide)
@@ -238,4 +242,34 @@ def time_to_ms(
     return pd.Series(ms, index=values.index, name=values.name, dtype="float64"), bad
 
 
-__all__ = ["time_to_ms"]
+@functools.lru_cache(maxsize=64)
+def check_tz(tz: object) -> None:
+    """Raise ConfigurationError, with a close IANA name when there is one, for an unknown zone.
+
+    Checked when options are made, so a typo fails at the call with one clear line
+    instead of a zoneinfo/pytz error from deep inside the first chunk.
+    """
+    try:
+        if not isinstance(tz, str):
+            raise TypeError
+        pd.Timestamp("2000-01-01").tz_localize(tz)
+        return
+    except Exception:
+        pass
+    hint = ""
+    if isinstance(tz, str):
+        try:
+            import zoneinfo
+
+            close = difflib.get_close_matches(tz, sorted(zoneinfo.available_timezones()), n=1, cutoff=0.75)
+        except Exception:  # no time zone database to search: the plain message
+            close = []
+        if close:
+            hint = f" (did you mean {close[0]!r}?)"
+    raise ConfigurationError(
+        f"tz={tz!r} is not a time zone{hint}; use an IANA name such as 'UTC', 'Europe/Berlin' "
+        "or 'America/New_York' (the zone of times written without one)"
+    )
+
+
+__all__ = ["check_tz", "time_to_ms"]

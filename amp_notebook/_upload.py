@@ -41,11 +41,13 @@ from ._mapping import resolve_mapping
 from ._plan import PartitionPlan
 from ._progress import make_sink
 from ._progress_model import Phase
+from ._responses import CONNECTION_REFUSED
 from ._result import FAILED, SKIPPED, RowLedger, UploadResult
 from ._retry import RetryPolicy
 from ._runner import run_sync
 from ._sent import SendRecord
 from ._validation import ValidateOptions, validate_frame
+from ._words import plural
 
 OnInvalid = Literal["skip", "raise", "send"]
 
@@ -87,6 +89,7 @@ async def upload_async(
     min_id_length: int | None = None,
     tz: str = "UTC",
     time_unit: str | None = None,
+    missing_time: str = "error",
     transport: httpx.AsyncBaseTransport | None = None,
     now_ms: int | None = None,
     _clock: Callable[[], float] = time.monotonic,
@@ -124,6 +127,7 @@ async def upload_async(
             tz=tz,
             time_unit=time_unit,
             now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
+            missing_time=missing_time,
         ),
     )
     if on_invalid == "raise" and not report.ok:
@@ -225,6 +229,12 @@ async def upload_async(
     except StopUpload as stop:
         outcome = stop.outcome
         finish("failed", "stopped", f"not sent: the upload stopped ({outcome.error})")
+        if outcome.failed and outcome.failed[0].reason == CONNECTION_REFUSED:
+            raise RequestRejected(
+                f"could not connect to {ep.url}: connection refused, nothing listens there; "
+                "is the sandbox running (`amp-notebook sandbox` prints its URL) and is the port right?",
+                status=None, error=outcome.error, result=result,
+            ) from None
         if outcome.invalid_api_key:
             raise InvalidApiKey(
                 "Amplitude says the API key is invalid (the key is not shown); check the "
@@ -239,7 +249,7 @@ async def upload_async(
     except (KeyboardInterrupt, asyncio.CancelledError):
         finish("interrupted", "interrupted", "not acknowledged before the interrupt; safe to resend")
         raise UploadInterrupted(
-            f"upload interrupted: {result.ingested_count:,} of {len(df):,} rows acknowledged; "
+            f"upload interrupted: {result.ingested_count:,} of {plural(len(df), 'row')} acknowledged; "
             "run it again to finish (insert_ids make the resend safe)",
             result=result,
         ) from None

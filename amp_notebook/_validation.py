@@ -19,24 +19,29 @@ from . import _rules as R
 from ._duplicates import duplicate_rows
 from ._exceptions import ConfigurationError
 from ._keys import (
+    ALIASES,
     EVENT_KEYS,
     MAX_GROUP_TYPES,
     MAX_GROUP_VALUES,
     MAX_NESTING_DEPTH,
     MAX_STRING_LENGTH,
     PLAN_FIELDS,
+    normalise_name,
 )
 from ._mapping import Const, Field, ResolvedMapping, first_column
 from ._preflight import findings
 from ._report import FAILURE_COLUMNS, ValidationReport
 from ._rules import Reason, Severity
+from ._time_text import advice as time_advice
+from ._times import check_tz
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["ValidateOptions", "validate_frame"]
 
 _ERR, _WARN = Severity.ERROR.value, Severity.WARNING.value
+MISSING_TIME = ("error", "upload_time")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,9 @@ class ValidateOptions:
     ``old_event_hours``: events older than this that set user properties get the
     ``old_user_properties`` pre-flight warning (None: never); ``daily_quota``: events
     per device/user in 24 hours for the ``daily_quota`` one (None: not checked).
+    ``missing_time``: what an empty cell of a mapped time column is: "error" (the
+    default: sent without ``time``, the event would be dated at the upload time) or
+    "upload_time" (that is wanted: a warning).
     """
 
     min_id_length: int = 5
@@ -57,6 +65,7 @@ class ValidateOptions:
     now_ms: int | None = None
     old_event_hours: float | None = 24.0
     daily_quota: int | None = 500_000
+    missing_time: str = "error"
 
     def __post_init__(self) -> None:
         # A bad option is a configuration error, raised before any row is looked at.
@@ -65,6 +74,11 @@ class ValidateOptions:
         if self.time_unit not in (None, "ms", "s", "us", "ns"):
             raise ConfigurationError(
                 f"time_unit must be 's', 'ms', 'us', 'ns' or None, not {self.time_unit!r}"
+            )
+        check_tz(self.tz)
+        if self.missing_time not in MISSING_TIME:
+            raise ConfigurationError(
+                f"missing_time must be 'error' or 'upload_time', not {self.missing_time!r}"
             )
 
 
@@ -429,17 +443,17 @@ class _Validator:
             ms_series, bad = time_to_ms(src.values, tz=self.options.tz, time_unit=self.options.time_unit)
         ms = np.asarray(ms_series.to_numpy(dtype=float, na_value=np.nan), dtype=float)
         bad = np.asarray(bad, dtype=bool)
-        self.out.add(
-            src, bad, Reason.TIME_INVALID,
-            "time cannot be read as a point in time: Amplitude needs ms since the epoch; fix "
-            "the value, or parse the column with pd.to_datetime",
-        )
+        # Advice for the value found (a day-first date, a number in text, ...): _time_text.
+        texts = np.array([v if isinstance(v, str) else None for v in src.values.to_numpy(dtype=object)[bad]],
+                         dtype=object)
+        self.out.add(src, bad, Reason.TIME_INVALID, _per_value(texts, lambda v: time_advice(v, src.column)))
         with np.errstate(invalid="ignore"):
             big = np.isfinite(ms) & ((ms >= 2.0**63) | (ms < -(2.0**63)))
         if self.options.time_unit in (None, "ms"):  # exact for the cells themselves
             big |= R.out_of_int64(src.values)
         self.integer_out_of_range(src, big)
         bad = bad | big  # one verdict per cell: the time checks below skip it
+        self.time_missing(src, np.isnan(ms) & ~bad)
         early, late = R.time_flags(ms, self.options.now_ms)
         numeric = src.values.dtype.kind in "iuf" and not R.is_bool_dtype(src.values.dtype)
         if numeric and self.options.time_unit in (None, "ms"):
@@ -462,6 +476,27 @@ class _Validator:
                 "nanoseconds read as milliseconds (pass time_unit='us' or 'ns'), or a wrong clock",
             ),
             severity=Severity.WARNING,
+        )
+
+    def time_missing(self, src: _Source, missing: np.ndarray) -> None:
+        """Reference, "Event keys" -> time: "when absent the server uses the upload time".
+
+        With ``time`` mapped, an empty cell (NaN, NaT, None, "") is a row that would be
+        dated at the upload time: a backfill would put part of its history at "now".
+        """
+        if self.options.missing_time == "upload_time":
+            self.out.add(
+                src, missing, Reason.TIME_MISSING,
+                "time is empty: the event is sent without it and Amplitude dates it at the "
+                "upload time (missing_time='upload_time')",
+                severity=Severity.WARNING,
+            )
+            return
+        self.out.add(
+            src, missing, Reason.TIME_MISSING,
+            "time is empty: sent without it, Amplitude would date the event at the upload "
+            "time, not when it happened; fill the cell or drop the row, or pass "
+            "missing_time='upload_time' to send it with the upload time on purpose",
         )
 
     # -- nested values -----------------------------------------------------------------
@@ -670,10 +705,10 @@ class _Validator:
         first = self.ids.get("user_id") or self.ids.get("device_id")
         self.out.add(
             first[0] if first else None, neither, Reason.ID_MISSING,
-            "neither user_id nor device_id is set: every event needs at least one; fill one, "
-            "or drop the row" if first else
-            "no user_id or device_id column is mapped: every event needs at least one; map one "
-            "(mapping={'user_id': 'col'})",
+            ("neither user_id nor device_id is set: every event needs at least one; fill one, "
+             "or drop the row" if first else
+             "no user_id or device_id column is mapped: every event needs at least one; map one "
+             "(mapping={'user_id': 'col'})") + _ids_in_index_hint(self.df, self.ids),
             key=first[0].field.path if first else "user_id",
         )
         for key, other_key in (("user_id", "device_id"), ("device_id", "user_id")):
@@ -771,6 +806,18 @@ class _Validator:
             )
 
 
+_ID_NAMES = {normalise_name(n): key for key in ("user_id", "device_id") for n in (key, *ALIASES.get(key, ()))}
+
+
+def _ids_in_index_hint(df: pd.DataFrame, mapped: Mapping[str, object]) -> str:
+    """A hint when an unmapped id sits in the index (``df.set_index("user_id")``): mapping
+    reads columns only, so such ids are invisible to it."""
+    names = [n for n in df.index.names if isinstance(n, str) and _ID_NAMES.get(normalise_name(n)) not in (None, *mapped)]
+    if not names:
+        return ""
+    return f"; the index {names[0]!r} looks like an id: df.reset_index() makes it a column again"
+
+
 def _iso(ms: object) -> str:
     try:
         return str(pd.Timestamp(float(ms), unit="ms", tz="UTC").isoformat())  # type: ignore[arg-type]
@@ -800,6 +847,9 @@ def validate_frame(
             part.index = part.index + start  # positions in the whole frame
             parts.append(part)
         failures = pd.concat(parts) if parts else empty_failures()
+    index_failures = _duplicate_index_failures(df, rm)
+    if index_failures is not None:
+        failures = pd.concat([failures, index_failures]).sort_index(kind="stable")
     later, first = duplicate_rows(df, rm)  # across the whole frame, not per slice
     if len(later):
         failures = pd.concat([failures, _duplicate_failures(df, rm, later, first)]).sort_index(kind="stable")
@@ -847,4 +897,33 @@ def _duplicate_failures(df: pd.DataFrame, rm: ResolvedMapping, later: np.ndarray
                     "Amplitude keeps one; map an insert_id column if both really happened")
         out.add(src if own_id else None, mask, Reason.DUPLICATE_EVENT, [text.format(f) for f, p in zip(firsts, pick, strict=True) if p],
                 severity=Severity.WARNING, key="insert_id")
+    return out.frame(df.index)
+
+
+def _duplicate_index_failures(df: pd.DataFrame, rm: ResolvedMapping) -> pd.DataFrame | None:
+    """A warning per row whose index label repeats an earlier row's (``pd.concat`` of exports).
+
+    Not Amplitude's rule but pandas': ``df.loc[labels]`` picks every row with a label, so a
+    resend by labels would pick rows that were never meant (issue 17). Selecting by
+    position (``UploadResult.to_resend()``, ``df.iloc``) or a fresh index avoids it.
+    """
+    index = df.index
+    if index.is_unique:
+        return None
+    flat = index.to_flat_index() if isinstance(index, pd.MultiIndex) else index
+    codes, _ = pd.factorize(flat, use_na_sentinel=False)
+    _, first_of_code = np.unique(codes, return_index=True)
+    first = first_of_code[codes]  # each row's first position with the same label
+    later = np.flatnonzero(first != np.arange(len(df)))
+    mask = np.zeros(len(df), dtype=bool)
+    mask[later] = True
+    messages = _per_value(
+        first[later],
+        lambda p: f"index label also at position {int(p)}: df.loc[...] with this label picks "
+        "both rows; select by position (result.to_resend(), df.iloc) or use "
+        "df.reset_index(drop=True) first",
+    )
+    out = _Collector(df, rm)
+    out.add(None, mask, Reason.DUPLICATE_INDEX, messages, severity=Severity.WARNING, key="index",
+            values=flat.take(later).to_numpy(dtype=object))
     return out.frame(df.index)

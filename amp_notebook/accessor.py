@@ -61,13 +61,14 @@ class AmplitudeAccessor:
         return _mapper.mapper(self._frame, mapping, **options)
 
     def upload(self, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any) -> UploadResult:
-        """Send the rows to Amplitude and say what happened to each (see amp_notebook.upload)."""
         api_key = hide_key(api_key)
         return _api.upload(self._frame, api_key, mapping, **options)
 
     async def upload_async(
         self, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any
     ) -> UploadResult:
-        """``await df.amplitude.upload_async(...)``: the same as upload, for async code."""
         api_key = hide_key(api_key)
         return await _api.upload_async(self._frame, api_key, mapping, **options)
+
+    upload.__doc__ = _api.upload.__doc__
+    upload_async.__doc__ = _api.upload_async.__doc__

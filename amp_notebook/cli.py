@@ -7,9 +7,14 @@
     amp-notebook validate FILE [options]    check a CSV / Parquet / JSON Lines file, send nothing
     amp-notebook upload FILE [options]      validate and send it (key from AMPLITUDE_API_KEY)
 
-Exit codes: 0 every row fine (validate: no errors; upload: every row ingested),
-1 some rows were not (their file, with reasons, is written), 2 usage or
-configuration errors (one line on stderr, no traceback), 130 interrupted.
+Exit codes (``EXIT_CODES``, quoted by the README): 0 every row fine, 1 some rows
+not (their file, with reasons, is written), 2 usage or configuration errors (one
+line on stderr, no traceback), 130 interrupted.
+
+Files: the rows to look at go beside the input, named after it, extension and
+command included (``events.parquet.validate-errors.csv``,
+``events.parquet.upload-not-ingested.csv``), so two inputs in one folder never
+overwrite each other's file.
 
 The API key is read from ``AMPLITUDE_API_KEY`` only: a flag would end up in
 the shell's history and in ``ps``.
@@ -29,12 +34,21 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import _api
-from ._exceptions import InvalidApiKey, LocalError, RequestRejected, UploadInterrupted
+from . import __version__, _api
+from ._exceptions import (
+    ConfigurationError,
+    InvalidApiKey,
+    LocalError,
+    RequestRejected,
+    UploadInterrupted,
+)
 from ._files import FORMATS, file_format, read_frame, write_frame
 from ._keys import DEFAULT_MIN_ID_LENGTH, EVENT_KEYS, NESTED_KEYS
 from ._mapping import const, resolve_mapping
 from ._rowreport import failures_text, invalid_rows_frame, not_ingested_frame
+from ._time_text import iso_times
+from ._times import check_tz
+from ._validation import MISSING_TIME
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._report import ValidationReport
@@ -44,6 +58,17 @@ __all__ = ["main"]
 
 PROG = "amp-notebook"
 KEY_ENV = "AMPLITUDE_API_KEY"
+
+# The contract, word for word in the README (tests/test_cli_files.py checks it).
+EXIT_CODES = (
+    "0: every row ingested (validate: no row with errors; warnings are fine)",
+    "1: some rows were not ingested: skipped as invalid, rejected or failed (validate: some rows "
+    "have errors); a file of those rows, with reasons, is written beside the input",
+    "2: a usage or configuration error (one line on stderr, nothing sent)",
+    "130: interrupted (Ctrl-C); the rows not acknowledged are in the file",
+)
+# What each command writes, after the input's own name: events.parquet.validate-errors.csv
+OUT_SUFFIX = {"validate": "validate-errors.csv", "upload": "upload-not-ingested.csv"}
 
 
 class UsageError(Exception):
@@ -57,9 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Validate and upload event files to Amplitude; a local sandbox to try it.",
-        epilog=f"The API key is read from {KEY_ENV} only (never a flag). "
-        "Exit codes: 0 all rows fine, 1 some rows not, 2 usage/configuration error.",
+        epilog=f"The API key is read from {KEY_ENV} only (never a flag). Exit codes: "
+        + "; ".join(EXIT_CODES) + ".",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = sub.add_parser(
@@ -106,9 +132,23 @@ def _parser() -> argparse.ArgumentParser:
         help="unit of numeric time columns (default ms)",
     )
     files.add_argument(
+        "--time-format", default=None, metavar="FORMAT",
+        help="read times that are not ISO 8601 with this strftime format, e.g. '%%d/%%m/%%Y %%H:%%M' "
+        "(ISO 8601 cells are read as they are)",
+    )
+    files.add_argument(
+        "--dayfirst", action="store_true",
+        help="read dates like 03/04/2026 day first (3 April); ISO 8601 cells are not affected",
+    )
+    files.add_argument(
+        "--missing-time", choices=MISSING_TIME, default="error",
+        help="an empty time cell: error (default; the row is not sent) or upload_time "
+        "(sent without time: Amplitude dates it at the upload time)",
+    )
+    files.add_argument(
         "--out", default=None, metavar="FILE",
-        help="where to write the rows not ingested, with reasons "
-        "(default: <FILE stem>.not_ingested.csv beside FILE)",
+        help="where to write the rows to look at, with reasons (default: beside FILE, named "
+        "FILE.validate-errors.csv or FILE.upload-not-ingested.csv)",
     )
 
     sub.add_parser(
@@ -206,9 +246,21 @@ def _text_columns(mapping: dict[str, object] | None) -> Callable[[pd.Index], lis
 
 def _check_tz(tz: str) -> None:
     try:
-        pd.Timestamp(0).tz_localize(tz)
-    except Exception:
-        raise UsageError(f"--tz {tz!r}: unknown time zone (e.g. UTC, Europe/Berlin)") from None
+        check_tz(tz)
+    except ConfigurationError as exc:
+        raise UsageError(f"--tz {tz!r}: {exc}") from None
+
+
+def _read_times(frame: pd.DataFrame, mapping: dict[str, object] | None, args: argparse.Namespace) -> pd.DataFrame:
+    """With --time-format / --dayfirst: the mapped time column's non-ISO text rewritten as ISO."""
+    if args.time_format is None and not args.dayfirst:
+        return frame
+    field = resolve_mapping(frame.columns, mapping).get("time")
+    if field is None or field.is_const:
+        raise UsageError("--time-format / --dayfirst: no time column is mapped (--map time=COLUMN)")
+    out: pd.DataFrame = frame.copy(deep=False)
+    out[field.source] = iso_times(frame[field.source], format=args.time_format, dayfirst=args.dayfirst)
+    return out
 
 
 def _read(path: Path, mapping: dict[str, object] | None) -> pd.DataFrame:
@@ -229,7 +281,7 @@ def _out_path(args: argparse.Namespace) -> Path:
     if args.out:
         return Path(args.out)
     src = Path(args.file)
-    return src.with_name(f"{src.stem}.not_ingested.csv")
+    return src.with_name(f"{src.name}.{OUT_SUFFIX[args.command]}")
 
 
 def _write_rows(rows: pd.DataFrame, path: Path, what: str) -> None:
@@ -254,13 +306,15 @@ def _validate(args: argparse.Namespace) -> int:
     mapping = parse_mapping(args.map, args.const)
     _check_tz(args.tz)
     path = Path(args.file)
-    frame = _read(path, mapping)
+    original = _read(path, mapping)
+    frame = _read_times(original, mapping, args)
     report = _api.validate(
         frame,
         mapping,
         min_id_length=args.min_id_length if args.min_id_length is not None else DEFAULT_MIN_ID_LENGTH,
         tz=args.tz,
         time_unit=args.time_unit,
+        missing_time=args.missing_time,
     )
     print(f"{path.name}: {report.summary()}")
     _say_unmapped(report)
@@ -269,7 +323,7 @@ def _validate(args: argparse.Namespace) -> int:
     print(failures_text(report.failures))
     if report.ok:
         return 0
-    _write_rows(invalid_rows_frame(report), _out_path(args), "with errors")
+    _write_rows(invalid_rows_frame(report, original), _out_path(args), "with errors")
     return 1
 
 
@@ -282,7 +336,8 @@ def _upload(args: argparse.Namespace) -> int:
             "stays out of shell history); --dry-run needs none"
         )
     path = Path(args.file)
-    frame = _read(path, mapping)
+    original = _read(path, mapping)
+    frame = _read_times(original, mapping, args)
     out = _out_path(args)
     try:
         result = _api.upload(
@@ -297,32 +352,33 @@ def _upload(args: argparse.Namespace) -> int:
             min_id_length=args.min_id_length,
             tz=args.tz,
             time_unit=args.time_unit,
+            missing_time=args.missing_time,
         )
     except InvalidApiKey as exc:
         raise UsageError(str(exc)) from None
     except RequestRejected as exc:
-        _report_partial(exc.result, out)
+        _report_partial(exc.result, out, original)
         _fail(str(exc))
         return 1
     except UploadInterrupted as exc:
-        _report_partial(exc.result, out)
+        _report_partial(exc.result, out, original)
         _fail(str(exc))
         return 130
     if result.validation is not None:
         _say_unmapped(result.validation)
     print(repr(result))
-    bad = not_ingested_frame(result)
+    bad = not_ingested_frame(result, original)
     if bad.empty:
         return 0
     _write_rows(bad, out, "not sent" if args.dry_run else "not ingested")
     return 1
 
 
-def _report_partial(result: UploadResult | None, out: Path) -> None:
+def _report_partial(result: UploadResult | None, out: Path, original: pd.DataFrame) -> None:
     if result is None:
         return
     print(repr(result))
-    bad = not_ingested_frame(result)
+    bad = not_ingested_frame(result, original)
     if not bad.empty:
         _write_rows(bad, out, "not ingested")
 

@@ -144,7 +144,7 @@ def test_validate_formats_exit_1_and_write_reasons(
     assert main(["validate", str(src), "--map", PROPS]) == 1
     out, _ = capsys.readouterr()
     assert "40 rows, 4 with errors" in out
-    written = tmp_path / f"{Path(name).stem}.not_ingested.csv"
+    written = tmp_path / f"{name}.validate-errors.csv"
     assert written.exists()
     bad = pd.read_csv(written)
     assert len(bad) == 4
@@ -159,7 +159,7 @@ def test_validate_clean_file_exit_0(tmp_path: Path, capsys: pytest.CaptureFixtur
     src = _write(sample_events(30, seed=2, invalid=False), tmp_path / "ok.csv")
     assert main(["validate", str(src), "--map", PROPS]) == 0
     assert "0 with errors" in capsys.readouterr().out
-    assert not (tmp_path / "ok.not_ingested.csv").exists()
+    assert not (tmp_path / "ok.csv.validate-errors.csv").exists()
 
 
 def test_validate_min_id_length_and_const(tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ def test_validate_min_id_length_and_const(tmp_path: Path) -> None:
     src = _write(frame, tmp_path / "short.csv")
     # No event_type column: --const supplies it. "abc" is shorter than the default 5.
     assert main(["validate", str(src), "--const", "event_type=Open App"]) == 1
-    bad = pd.read_csv(tmp_path / "short.not_ingested.csv")
+    bad = pd.read_csv(tmp_path / "short.csv.validate-errors.csv")
     assert list(bad["user_id"]) == ["abc"]
     assert main(["validate", str(src), "--const", "event_type=Open App", "--min-id-length", "3"]) == 0
     assert main(["validate", str(src)]) == 1  # no event_type at all
@@ -178,7 +178,7 @@ def test_validate_out_option(tmp_path: Path) -> None:
     out = tmp_path / "bad.jsonl"
     assert main(["validate", str(src), "--map", PROPS, "--out", str(out)]) == 1
     assert len(_read(out)) == 4
-    assert not (tmp_path / "in.not_ingested.csv").exists()
+    assert not (tmp_path / "in.csv.validate-errors.csv").exists()
 
 
 # -- upload ----------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_upload_to_sandbox_exit_1_with_reasons(
     assert "ingested 36" in out
     assert "skipped 4" in out
     assert key not in out + err
-    bad = pd.read_csv(tmp_path / "up.not_ingested.csv")
+    bad = pd.read_csv(tmp_path / "up.parquet.upload-not-ingested.csv")
     assert len(bad) == 4
     assert set(bad["_amplitude_status"]) == {"skipped"}
     assert set(bad["_amplitude_reason"]) >= EXPECTED_REASONS
@@ -224,7 +224,7 @@ def test_upload_all_ingested_exit_0_keeps_ids_as_text(
     new = sandbox.ingested[before:]
     assert sorted(e["user_id"] for e in new) == ["0012345", "0098765"]
     assert {e["event_properties"]["tier"] for e in new} == {"pro", "free"}
-    assert not (tmp_path / "ids.not_ingested.csv").exists()
+    assert not (tmp_path / "ids.csv.upload-not-ingested.csv").exists()
 
 
 def test_same_rows_in_any_format_are_deduplicated(tmp_path: Path, key: str) -> None:
@@ -258,7 +258,7 @@ def test_upload_failed_rows_exit_1(tmp_path: Path, key: str) -> None:
         src = _write(sample_events(40, seed=1, invalid=False), tmp_path / "q.csv")
         assert main(["upload", str(src), "--endpoint", sb.http_url, "--no-progress"]) == 1
         stored = len(sb.ingested)
-    bad = pd.read_csv(tmp_path / "q.not_ingested.csv")
+    bad = pd.read_csv(tmp_path / "q.csv.upload-not-ingested.csv")
     assert len(bad) == 40 - stored > 0
     assert set(bad["_amplitude_status"]) == {"failed"}
     assert bad["_amplitude_reason"].notna().all()
@@ -271,7 +271,7 @@ def test_upload_dry_run_needs_no_key(
     src = _write(sample_events(40, seed=1), tmp_path / "d.csv")
     assert main(["upload", str(src), "--map", PROPS, "--dry-run"]) == 1
     assert "dry run" in capsys.readouterr().out
-    assert len(pd.read_csv(tmp_path / "d.not_ingested.csv")) >= 3
+    assert len(pd.read_csv(tmp_path / "d.csv.upload-not-ingested.csv")) >= 3
     clean = _write(sample_events(40, seed=1, invalid=False), tmp_path / "c.csv")
     assert main(["upload", str(clean), "--map", PROPS, "--dry-run"]) == 0
 

@@ -19,8 +19,8 @@ def test_public_names_are_pinned():
     assert set(amp_notebook.__all__) == {
         "AmpNotebookError", "ApiKey", "ConfigurationError", "Const", "ExportError", "InvalidApiKey", "LocalError",
         "MappingError", "RemoteError", "RequestRejected", "RetryPolicy", "SecretKey", "UploadInterrupted",
-        "UploadResult", "ValidationError", "ValidationReport", "VerifyReport", "__version__", "const", "last_result",
-        "load_ipython_extension", "preview", "read_export", "to_events", "unload_ipython_extension", "upload",
+        "UploadResult", "ValidationError", "ValidationReport", "VerifyReport", "__version__", "const", "iso_times",
+        "last_result", "load_ipython_extension", "preview", "read_export", "to_events", "unload_ipython_extension", "upload",
         "upload_async", "validate",
     }
     for name in amp_notebook.__all__:

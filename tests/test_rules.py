@@ -200,12 +200,15 @@ def test_time_forms_that_read_as_ms():
                 "2026-05-28T10:00:00Z",
                 pd.Timestamp("2026-05-28 10:00"),
                 dt.datetime(2026, 5, 28, 10),
-                None,  # absent: the server uses the upload time
+                None,  # absent: the event would be dated at the upload time
             ]
         }
     )
-    # No time problem; rows 2 and 3 are one instant, so one event twice (see below).
-    assert problems(r) == [(3, "insert_id", "duplicate_event", "warning")]
+    # Rows 0-3 read; rows 2 and 3 are one instant, so one event twice (see below).
+    assert problems(r) == [
+        (3, "insert_id", "duplicate_event", "warning"),
+        (4, "time", "time_missing", "error"),
+    ]
 
 
 def test_unparseable_time_is_an_error():

@@ -174,7 +174,9 @@ def test_duplicate_index_labels():
     df = pd.DataFrame({"uid": ["user-0001", "abc", "null"], "name": ["Click"] * 3}, index=[7, 7, 7])
     r = validate_frame(df, rm_of(user_id="uid", event_type="name"), OPTS)
     assert r.error_positions.tolist() == [1, 2]
-    assert list(r.failures["row"]) == [7, 7]
+    errors = r.failures[r.failures["severity"] == "error"]
+    assert list(errors["row"]) == [7, 7]
+    assert r.warning_positions.tolist() == [1, 2]  # duplicate_index: the label repeats
     assert len(r.valid_rows()) == 1
     assert r.valid_rows()["uid"].iloc[0] == "user-0001"
     assert len(r.invalid_rows()) == 2
@@ -264,7 +266,7 @@ def test_all_nan_columns():
     rm = rm_of(user_id="uid", device_id="dev", event_type="name", time="t",
                event_properties__p="p", price="price", groups__g="g")
     r = validate_frame(df, rm, OPTS)
-    assert list(r.failures["reason"]) == ["id_missing"] * 3
+    assert list(r.failures["reason"]) == ["id_missing", "time_missing"] * 3
 
 
 def test_duplicate_column_labels_do_not_crash():

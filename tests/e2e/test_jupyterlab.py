@@ -6,7 +6,9 @@ Starts JupyterLab on 127.0.0.1 (free port, random token) over a temporary copy o
 clears the outputs, runs all cells and reads the page: execution counts, the
 upload progress bar (full, success style), the summary tiles, the highlighted
 validation table, no unexpected errors, and the mapper reacting to a dropdown.
-Screenshots go to ``docs/screenshots/``.
+Screenshots go to a temporary folder, so a test run never changes the repository;
+the README's are refreshed on purpose, with
+``AMP_E2E_SCREENSHOTS=docs/screenshots pytest tests/e2e -m e2e``.
 
 Skips (never passes silently) when Chromium, Playwright or JupyterLab is missing.
 Run: ``pytest -m e2e tests/e2e -s`` (about 30 s).
@@ -14,6 +16,7 @@ Run: ``pytest -m e2e tests/e2e -s`` (about 30 s).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -22,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -38,7 +42,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 NOTEBOOK = "e2e_widgets.ipynb"
 QUICKSTART = "01-quickstart.ipynb"  # from the repo's notebooks/
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# Where screenshots go: a temporary folder unless AMP_E2E_SCREENSHOTS names one
+# (docs/screenshots to refresh the README's: an explicit command, never a side effect).
+SCREENSHOTS_ENV = "AMP_E2E_SCREENSHOTS"
 CHROMIUM = os.environ.get("AMP_E2E_CHROMIUM", "/usr/bin/chromium")
 # The flags this machine needs (no GPU, no sandbox as root, and no background
 # connections: the closed network refuses them).
@@ -246,9 +252,16 @@ def executed(browser: Any, lab: Lab) -> Any:
     page = _open_notebook(browser, lab, NOTEBOOK)
     elapsed = _run_all(page)
     print(f"\nrun all {NOTEBOOK}: {elapsed:.1f} s")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    print(f"screenshots: {SCREENSHOTS}")
+    print(f"screenshots: {_screenshots()}")
     return page
+
+
+@functools.lru_cache(maxsize=1)
+def _screenshots() -> Path:
+    wanted = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(wanted) if wanted else Path(tempfile.mkdtemp(prefix="amp-e2e-screenshots-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _cell(page: Any, index: int) -> Any:
@@ -290,7 +303,7 @@ def _shoot_top(page: Any, cell: Any, name: str) -> None:
             "o => o.scrollIntoView({block: 'start'})"
         )
         page.wait_for_timeout(400)
-    page.locator(".jp-NotebookPanel:visible").first.screenshot(path=str(SCREENSHOTS / name))
+    page.locator(".jp-NotebookPanel:visible").first.screenshot(path=str(_screenshots() / name))
 
 
 def _misplaced_highlights(table: Any) -> list[str]:
@@ -355,7 +368,7 @@ def test_validation_table_highlights_cells_and_lists_reasons(executed: Any) -> N
     highlighted = backgrounds.count(ERROR_BACKGROUND)
     assert highlighted >= _expected()["skipped"], (highlighted, set(backgrounds))
     assert not _misplaced_highlights(table)
-    table.screenshot(path=str(SCREENSHOTS / "validation-table.png"))
+    table.screenshot(path=str(_screenshots() / "validation-table.png"))
 
 
 def test_progress_bar_full_and_success(executed: Any) -> None:
@@ -375,7 +388,7 @@ def test_progress_bar_full_and_success(executed: Any) -> None:
     status = cell.locator(".widget-html").first.inner_text()
     assert f"{_expected()['ingested']:,}" in status, status
     cell.locator(".jp-OutputArea-output").first.screenshot(
-        path=str(SCREENSHOTS / "progress-bar.png")
+        path=str(_screenshots() / "progress-bar.png")
     )
 
 
@@ -391,7 +404,7 @@ def test_summary_counts(executed: Any) -> None:
     assert tiles.get("ingested") == f"{expected['ingested']:,}", tiles
     assert tiles.get("skipped") == f"{expected['skipped']:,}", tiles
     assert tiles.get("rejected") == "0" and tiles.get("failed") == "0", tiles
-    summary.screenshot(path=str(SCREENSHOTS / "upload-summary.png"))
+    summary.screenshot(path=str(_screenshots() / "upload-summary.png"))
 
 
 def _summary_index(page: Any) -> int:
@@ -469,7 +482,7 @@ def test_quickstart_runs_clean(browser: Any, lab: Lab) -> None:
     assert page.locator("text=Error displaying widget").count() == 0
     bars.first.locator(
         "xpath=ancestor::div[contains(@class, 'jp-OutputArea-output')][1]"
-    ).screenshot(path=str(SCREENSHOTS / "quickstart-progress.png"))
+    ).screenshot(path=str(_screenshots() / "quickstart-progress.png"))
 
 
 def test_two_styled_tables_keep_their_own_highlights(executed: Any) -> None:
