@@ -93,6 +93,8 @@ def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] 
             skipped), "raise" (``ValidationError``, nothing sent) or "send" (let
             Amplitude refuse them).
         dry_run: validate, encode and batch; send nothing (needs no key).
+        sample: upload only a canary of this many rows, picked at random with a
+            fixed seed (the same rows each time), to try the setup first.
         min_id_length, tz, time_unit, missing_time: as for ``validate``
             (``missing_time="upload_time"`` sends rows with an empty time cell, dated
             at the upload time; by default they are skipped as ``time_missing``).
@@ -104,7 +106,8 @@ def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] 
         timeout: seconds (or an ``httpx.Timeout``) per request.
         concurrency: requests in flight (default 4).
         max_events_per_request, max_events_per_second, max_requests_per_second,
-        device_events_per_second: tighter limits than Amplitude's.
+        device_events_per_second: tighter limits than Amplitude's; pacing: a
+        ``Pacing`` value for all of them.
 
     Then: ``result.to_resend()`` gives the failed rows (by position, so repeated
     index labels cannot pick other rows), to send again the same way; insert_ids make

@@ -919,9 +919,9 @@ def _duplicate_index_failures(df: pd.DataFrame, rm: ResolvedMapping) -> pd.DataF
     mask[later] = True
     messages = _per_value(
         first[later],
-        lambda p: f"index label also at position {int(p)}: df.loc[...] with this label picks "
-        "both rows; select by position (result.to_resend(), df.iloc) or use "
-        "df.reset_index(drop=True) first",
+        lambda p: f"this row's index label is also the label of position {int(p)}: df.loc[...] with it "
+        "picks both rows; select by position (result.to_resend(), df.iloc), or give the frame "
+        "unique labels (pd.concat(..., ignore_index=True), df.reset_index(drop=True))",
     )
     out = _Collector(df, rm)
     out.add(None, mask, Reason.DUPLICATE_INDEX, messages, severity=Severity.WARNING, key="index",

@@ -438,7 +438,7 @@ def _demo(args: argparse.Namespace) -> int:
         return 1
     print(
         "Next: `amp-notebook sandbox` for a sandbox that keeps running, then\n"
-        f"`{KEY_ENV}=any amp-notebook upload events.csv --endpoint <its HTTP V2 URL>`."
+        f"`{KEY_ENV}=any amp-notebook upload events.csv --endpoint <the URL it prints>`."
     )
     return 0
 
