@@ -101,7 +101,8 @@ def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] 
 
     How:
         progress: "auto" (a widget in a notebook, text in a terminal), "text",
-            "widget", False, or a callable taking progress updates.
+            "widget", False (no bar; retries still say their cause on stderr, once
+            each), or a callable taking progress updates.
         retry: a :class:`RetryPolicy` (attempts, backoff, time budget).
         timeout: seconds (or an ``httpx.Timeout``) per request.
         concurrency: requests in flight (default 4).
