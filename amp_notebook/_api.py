@@ -46,7 +46,7 @@ def validate(
     Returns a :class:`ValidationReport`: ``.failures`` has one row per problem (row,
     column, key, severity, reason, message, value); ``.style()`` highlights them.
     """
-    rm = resolve_mapping(df.columns, mapping)
+    rm = resolve_mapping(df, mapping)
     options = ValidateOptions(
         min_id_length=min_id_length,
         tz=tz,
@@ -65,7 +65,7 @@ def to_events(
     tz: str = "UTC",
     time_unit: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    rm = resolve_mapping(df.columns, mapping)
+    rm = resolve_mapping(df, mapping)
     return iter_events(df, rm, EncodeOptions(tz=tz, time_unit=time_unit))  # type: ignore[arg-type]
 
 
@@ -182,7 +182,7 @@ def preview(df: pd.DataFrame, n: int = 5, mapping: Mapping[str, object] | None =
 
 
 def resolved_mapping(df: pd.DataFrame, mapping: Mapping[str, object] | None = None) -> dict[str, object]:
-    return resolve_mapping(df.columns, mapping).to_dict()
+    return resolve_mapping(df, mapping).to_dict()
 
 
 __all__ = [

@@ -79,7 +79,7 @@ def _prop_name(key: str, column: Hashable) -> str:
     return text[len(prefix) :] if text.startswith(prefix) and len(text) > len(prefix) else text
 
 
-def _auto_fallback(columns: pd.Index) -> ResolvedMapping:
+def _auto_fallback(frame: pd.DataFrame) -> ResolvedMapping:
     """The automatic matches one column at a time, first match wins.
 
     Used when the frame's automatic mapping is ambiguous (two columns match one
@@ -87,9 +87,9 @@ def _auto_fallback(columns: pd.Index) -> ResolvedMapping:
     """
     fields = []
     taken: set[tuple[str, str | None]] = set()
-    for label in columns:
+    for i in range(frame.shape[1]):
         try:
-            single = resolve_mapping(pd.Index([label], dtype=object))
+            single = resolve_mapping(frame.iloc[:, [i]])
         except MappingError:
             continue
         for field in single.fields:
@@ -156,12 +156,12 @@ class MapperUI:
         self._columns = list(columns)
         # The automatic mapping of these columns alone: what an explicit entry must override.
         try:
-            self._auto = resolve_mapping(columns)
+            self._auto = resolve_mapping(df)
         except MappingError:
-            self._auto = _auto_fallback(columns)
+            self._auto = _auto_fallback(df)
         initial_error: str | None = None
         try:
-            initial = resolve_mapping(columns, mapping) if mapping else self._auto
+            initial = resolve_mapping(df, mapping) if mapping else self._auto
         except MappingError as exc:
             initial, initial_error = self._auto, str(exc)
 

@@ -8,6 +8,11 @@ How :func:`resolve_mapping` decides (a pandas user should be unsurprised):
 1. Automatic matching always runs. A column named like an event key maps to it:
    the exact key (``user_id``), or the key or one of its ``_keys.ALIASES``
    compared with ``_keys.normalise_name`` (``User ID``, ``userId``, ``timestamp``).
+   The object-valued keys (``event_properties``, ``user_properties``, ``groups``,
+   ``plan``) are matched by content too: given the frame, a column named ``plan``
+   maps to Amplitude's tracking plan only when it holds dicts; a plain column (a
+   subscription plan, "pro"/"free"; JSON text) stays an ordinary column, which the
+   report lists as not sent, with how to send it.
    Dotted columns ``event_properties.<name>``, ``user_properties.<name>``,
    ``groups.<type>`` and ``plan.<field>`` go into the nested objects (the name is
    everything after the first dot, kept flat: ``event_properties.a.b`` -> ``"a.b"``).
@@ -189,9 +194,36 @@ def _suggest_key(word: str) -> str | None:
     return _suggest(word, EVENT_KEYS)
 
 
+# Cells looked at to decide whether a column holds dicts (the first non-missing ones).
+_OBJECT_SAMPLE = 1000
+
+
+def holds_objects(values: pd.Series) -> bool:
+    """Whether a column holds dicts (or Arrow structs/maps): what an object-valued key takes.
+
+    The first non-missing cells decide (up to 1,000): one dict among them is enough.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        return str(dtype.pyarrow_dtype).startswith(("struct", "map"))
+    if not pd.api.types.is_object_dtype(dtype):
+        return False
+    seen = 0
+    for cell in values.to_numpy():
+        if isinstance(cell, Mapping):
+            return True
+        if cell is None or cell is pd.NA or cell is pd.NaT or (isinstance(cell, float) and cell != cell):
+            continue
+        seen += 1
+        if seen >= _OBJECT_SAMPLE:
+            break
+    return False
+
+
 class _Resolver:
-    def __init__(self, columns: pd.Index) -> None:
+    def __init__(self, columns: pd.Index, frame: pd.DataFrame | None = None) -> None:
         self.columns = columns
+        self.frame = frame
         self.duplicated = set(columns[columns.duplicated()].tolist())
         # path -> (source, origin) for explicit entries; origin is for messages.
         self.explicit: dict[tuple[str, str | None], _Source] = {}
@@ -299,7 +331,7 @@ class _Resolver:
             if not isinstance(label, str) or label in used:
                 continue
             path = self.auto_path(label)
-            if path is not None and path not in taken:
+            if path is not None and path not in taken and self.content_fits(label, path):
                 matches.setdefault(path, []).append(label)
         fields = []
         for (key, name), labels in matches.items():
@@ -324,6 +356,14 @@ class _Resolver:
             fields.append(Field(key, name, labels[0]))
         return fields
 
+    def content_fits(self, label: Hashable, path: tuple[str, str | None]) -> bool:
+        """An object-valued key (a whole event_properties, plan, ...) takes a column
+        only if it holds dicts; without the frame, the name decides."""
+        key, name = path
+        if name is not None or key not in NESTED_KEYS or self.frame is None:
+            return True
+        return holds_objects(first_column(self.frame, label))
+
     @staticmethod
     def auto_path(label: str) -> tuple[str, str | None] | None:
         for prefix, key in _PREFIXES.items():
@@ -336,17 +376,22 @@ class _Resolver:
 
 
 def resolve_mapping(
-    columns: pd.Index | Iterable[Hashable],
+    columns: pd.DataFrame | pd.Index | Iterable[Hashable],
     mapping: Mapping[str, object] | None = None,
     constants: Mapping[str, object] | None = None,
 ) -> ResolvedMapping:
     """Resolve which column (or constant) feeds each event key; see the module docstring.
+
+    ``columns``: the frame (its contents decide the object-valued keys) or its labels.
 
     ``constants`` maps a key (``"event_type"``, ``"event_properties.source"``, or a
     nested key with a dict) to a value used for every row; strings there are values.
     Raises :class:`MappingError` naming the key and column, with a close match when
     there is one.
     """
+    frame = columns if isinstance(columns, pd.DataFrame) else None
+    if frame is not None:
+        columns = frame.columns
     if not isinstance(columns, pd.Index):
         columns = pd.Index(list(columns), tupleize_cols=False)
     assert isinstance(columns, pd.Index)
@@ -355,7 +400,7 @@ def resolve_mapping(
             "the frame has MultiIndex columns; flatten them first, e.g. "
             "df.columns = ['.'.join(map(str, c)) for c in df.columns]"
         )
-    resolver = _Resolver(columns)
+    resolver = _Resolver(columns, frame)
     for key, value in (mapping or {}).items():
         if not isinstance(key, str):
             raise MappingError(f"mapping keys are event keys (strings), got {key!r}", key=None, column=key)

@@ -350,8 +350,15 @@ class IdState:
 def id_state(
     strings: pd.Series, *, device: bool, min_id_length: int, n: np.ndarray | None = None
 ) -> IdState:
-    """Reference, "Event keys" (user_id, device_id) and "General rules" (invalid ids)."""
-    present = ~missing(strings)
+    """Reference, "Event keys" (user_id, device_id) and "General rules" (invalid ids).
+
+    A blank id ("" or only whitespace) is a missing id: the encoder leaves the key out,
+    and the event stands on its other id ("either id suffices"), so it is not present
+    here (rather than an invalid id, which "" would be if it were sent).
+    """
+    absent = missing(strings)
+    blank = ~absent & mask(strings.fillna("x").str.strip().str.len() == 0)
+    present = ~absent & ~blank
     n = lengths(strings) if n is None else n
     # Reference, "General rules": invalid ids, "treat them case-insensitively".
     lowered = strings.str.lower()

@@ -12,12 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Iterable, Sequence
 
+from ._keys import NESTED_KEYS, normalise_name
+
 __all__ = ["unmapped_columns", "unmapped_text"]
 
 # read_csv names a header-less first column (a saved index) "Unnamed: 0".
 _SAVED_INDEX = re.compile(r"Unnamed: \d+(_level_\d+)?")
 _SHOWN = 10  # names listed in the text
 _IN_HINT = 30  # names written into the copyable hint
+_OBJECT_NAMES = {normalise_name(k): k for k in NESTED_KEYS}
+# Not suggested as a property: a property named "event_properties" is never what is meant.
+_PROPERTY_OBJECTS = ("event_properties", "user_properties")
 
 
 def unmapped_columns(columns: Iterable[Hashable], used: Iterable[Hashable]) -> list[Hashable]:
@@ -39,7 +44,13 @@ def unmapped_text(columns: Sequence[Hashable], *, cli: bool = False) -> str:
     if not columns:
         return ""
     saved = [c for c in columns if isinstance(c, str) and _SAVED_INDEX.fullmatch(c)]
-    data = [c for c in columns if c not in saved]
+    # Named like an object key but holding no dicts (see _mapping.holds_objects).
+    objects: dict[Hashable, str] = {
+        c: _OBJECT_NAMES[normalise_name(c)]
+        for c in columns
+        if isinstance(c, str) and normalise_name(c) in _OBJECT_NAMES
+    }
+    data = [c for c in columns if c not in saved and objects.get(c) not in _PROPERTY_OBJECTS]
     noun = "column is" if len(columns) == 1 else "columns are"
     parts = [f"{len(columns):,} {noun} not sent (no event key): {_names(list(columns))}."]
     if data:
@@ -51,6 +62,11 @@ def unmapped_text(columns: Sequence[Hashable], *, cli: bool = False) -> str:
         else:
             how = f"mapping={{'event_properties': {list(data)!r}}}"
         parts.append(f"To send them as event properties, add {how} (the automatic mapping is kept).")
+    for c, key in objects.items():
+        parts.append(
+            f"{c!r} is named like Amplitude's {key} object, which automatic mapping fills only "
+            f"from a column of dicts (JSON text? parse it with df[{c!r}].map(json.loads) to send it as {key})."
+        )
     if saved:
         parts.append(
             f"{_names(saved)} looks like an index saved by to_csv: read the file with "

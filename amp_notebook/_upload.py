@@ -118,7 +118,7 @@ async def upload_async(
     ep = resolve_endpoint(given["region"], given["api"], given["endpoint"])
     key = resolve_api_key(given["api_key"], required=not dry_run)
 
-    rm = resolve_mapping(df.columns, mapping)
+    rm = resolve_mapping(df, mapping)
     report = validate_frame(
         df,
         rm,

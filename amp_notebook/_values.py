@@ -155,6 +155,24 @@ def _to_str(v: object) -> Any:
     return cleaned if isinstance(cleaned, str) else orjson.dumps(cleaned).decode()
 
 
+def _to_id(v: object) -> Any:
+    """user_id / device_id: a string, and a blank one ("" or whitespace) is a missing id.
+
+    Reference, "Event keys": either id suffices, and "" would be refused as an invalid id,
+    so a blank id is left out and the event goes with its other id.
+    """
+    s = _to_str(v)
+    return _MISSING if type(s) is str and (not s or s.isspace()) else s
+
+
+def _without_blanks(values: list[Any]) -> tuple[list[Any], bool]:
+    """Blank strings -> None (ids: see _to_id); True when there was one."""
+    blank = [i for i, v in enumerate(values) if type(v) is str and (not v or v.isspace())]
+    for i in blank:
+        values[i] = None
+    return values, bool(blank)
+
+
 def _to_int(v: object) -> Any:
     # Reference, "Event keys": integer keys are longs; outside int64 the key is left out
     # (the validator reports integer_out_of_range).
@@ -223,6 +241,7 @@ def _to_plan_object(v: object) -> Any:
 
 _CELL: dict[str, Callable[[object], Any]] = {
     "string": _to_str,
+    "id": _to_id,
     "integer": _to_int,
     "float": _to_float,
     "boolean": _to_bool,
@@ -238,6 +257,8 @@ def _field_kind(field: Field) -> str:
     kind = EVENT_KEYS[field.key]
     if field.key == "time":
         return "time"
+    if field.key in ("user_id", "device_id"):
+        return "id"
     if field.key in ("event_properties", "user_properties"):
         return "property" if field.name is not None else "object"
     if kind == "groups":
@@ -315,6 +336,10 @@ def _whole_as_int(arr: np.ndarray, finite: np.ndarray) -> tuple[list[Any], bool]
 
 def _values(values: pd.Series, kind: str, options: EncodeOptions) -> tuple[list[Any], bool]:
     """(values, maybe_missing): maybe_missing is False only when no value is None."""
+    if kind == "id":
+        out, maybe_missing = _values(values, "string", options)
+        ids, blank = _without_blanks(out)
+        return ids, maybe_missing or blank
     dtype = values.dtype
     if kind == "time":
         ms, _ = time_to_ms(values, tz=options.tz, time_unit=options.time_unit)

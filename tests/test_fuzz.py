@@ -135,6 +135,8 @@ _prop_names = st.one_of(
 
 
 INTEGER_ROLES = ("event_id", "session_id", "quantity")
+BLANKS = ["", " ", "\t", "  \n "]
+OBJECT_NAMES = ["plan", "Plan", "event_properties", "user_properties", "groups", "eventProperties"]
 
 
 @st.composite
@@ -148,6 +150,9 @@ def frames(draw: st.DrawFn) -> pd.DataFrame:
             continue
         if choice == "hostile":
             cols[role] = draw(column(n, role))
+        elif role in ("user_id", "device_id") and draw(st.booleans()):
+            # Good ids with blank ones among them: a blank id is a missing id.
+            cols[role] = [draw(st.sampled_from([*BLANKS, f"{role}-00001", f"{role}-00002"])) for _ in range(n)]
         elif role in INTEGER_ROLES:
             cols[role] = draw(st.lists(st.integers(0, 10**12), min_size=n, max_size=n))
         elif role == "time":
@@ -162,6 +167,14 @@ def frames(draw: st.DrawFn) -> pd.DataFrame:
         cols[draw(st.sampled_from([0, 1.5, ("a", "b"), "unmapped", "", "user_properties.tier"]))] = draw(
             column(n, "extra")
         )
+    if draw(st.booleans()):
+        # Named like an object-valued key: mapped to it only when it holds dicts.
+        name = draw(st.sampled_from(OBJECT_NAMES))
+        if draw(st.booleans()):
+            cols[name] = draw(column(n, "object"))
+        else:
+            cols[name] = [draw(st.dictionaries(st.sampled_from(["branch", "source", "version", "a", "b"]),
+                                               st.one_of(text, ints, big_ints), max_size=3)) for _ in range(n)]
     index = draw(st.sampled_from([None, "str", "dup", "dt"]))
     df = pd.DataFrame(cols) if cols else pd.DataFrame(index=range(n))
     if index == "str":

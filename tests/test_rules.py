@@ -156,15 +156,23 @@ def test_custom_min_id_length(min_len: int, bad: list[int]):
 
 @pytest.mark.parametrize(
     "value",
-    ["anonymous", "nil", "none", "null", "n/a", "na", "undefined", "unknown", '""', "",
+    ["anonymous", "nil", "none", "null", "n/a", "na", "undefined", "unknown", '""',
      ZERO_ID, "{}", "lmy47d", "0", "-1", "NULL", "Null", "None", "N/A", "UNDEFINED", "LMY47D",
      "Anonymous"],
 )
 def test_invalid_ids_case_insensitive(value: str):
+    # The empty string is on the list too, but a blank id is never sent: it is a missing
+    # id (issue 12, item 3; tests/test_ids_and_object_columns.py).
     r = run({"user_id": ["user-0001", value]})
     assert hit_rows(r, Reason.ID_INVALID, Severity.ERROR) == [1]
     # reported once, as invalid (not also as too short)
     assert hit_rows(r, Reason.ID_TOO_SHORT) == []
+
+
+def test_a_lone_blank_id_is_a_missing_id():
+    r = run({"user_id": ["user-0001", "", "  "]})
+    assert hit_rows(r, Reason.ID_MISSING, Severity.ERROR) == [1, 2]
+    assert hit_rows(r, Reason.ID_INVALID) == []
 
 
 def test_invalid_device_ids_too():
