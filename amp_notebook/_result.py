@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
-from ._words import plural
-
 if TYPE_CHECKING:  # pragma: no cover
     from ._estimate import PacingEstimate
     from ._report import ValidationReport
@@ -128,6 +126,29 @@ class RowLedger:
         return reasons, messages
 
 
+def reasons_table(statuses: np.ndarray, reasons: np.ndarray, labels: pd.Index) -> pd.DataFrame:
+    """Rows per (status, reason) with the first three rows' labels, most rows first.
+
+    One entry per row not ingested, in frame order: its status name, reason and index label.
+    """
+    records: list[dict[str, object]] = []
+    if len(statuses):
+        # Grouped by (status, reason text): several notes may share a reason.
+        groups = pd.DataFrame(
+            {"status": statuses, "reason": reasons, "at": np.arange(len(statuses))}
+        ).groupby(["status", "reason"], sort=True, dropna=False)["at"]
+        for (status, reason), group in groups:
+            first = group.to_numpy()[:3]
+            records.append(
+                {"status": status, "reason": reason, "rows": len(group),
+                 "examples": ", ".join(map(str, labels[first]))}
+            )
+        # Most rows first; a stable sort keeps ties in (status, reason) order.
+        records.sort(key=lambda rec: -cast("int", rec["rows"]))
+    table: pd.DataFrame = pd.DataFrame(records, columns=["status", "reason", "rows", "examples"])
+    return table
+
+
 @dataclass
 class UploadResult:
     """What happened to every row of an upload.
@@ -228,12 +249,9 @@ class UploadResult:
         return int(np.count_nonzero(self.ledger.status[positions] == sent))
 
     def duplicates_line(self) -> str | None:
-        n = self.duplicate_count
-        if not n:
-            return None
-        verb = "would repeat" if self.dry_run else "repeats" if n == 1 else "repeat"
-        return (f"{n:,} of the rows sent {verb} an earlier row's insert_id: Amplitude keeps one of each "
-                "(duplicate_event in .validation)")
+        from ._summary import duplicates_line
+
+        return duplicates_line(self)
 
     def preflight_lines(self) -> list[str]:
         """The backfill pre-flight's warnings in a line each (daily quota, old user properties)."""
@@ -314,28 +332,12 @@ class UploadResult:
         """Counts of reasons for rows that were not ingested, with example rows (the first three)."""
         ledger = self.ledger
         positions = np.flatnonzero(np.isin(ledger.status, (REJECTED, FAILED, SKIPPED)))
-        records: list[dict[str, object]] = []
-        if len(positions):
-            reasons, _ = ledger.note_table("")
-            # Grouped by (status, reason text): several notes may share a reason.
-            groups = pd.DataFrame(
-                {
-                    "status": np.asarray(STATUS_NAMES, dtype=object)[ledger.status[positions]],
-                    "reason": reasons[ledger.note_ids(positions) + 1],
-                    "position": positions,
-                }
-            ).groupby(["status", "reason"], sort=True, dropna=False)["position"]
-            index = self.frame.index
-            for (status, reason), group in groups:
-                first = group.to_numpy()[:3]
-                records.append(
-                    {"status": status, "reason": reason, "rows": len(group),
-                     "examples": ", ".join(map(str, index[first]))}
-                )
-            # Most rows first; a stable sort keeps ties in (status, reason) order.
-            records.sort(key=lambda rec: -cast("int", rec["rows"]))
-        table: pd.DataFrame = pd.DataFrame(records, columns=["status", "reason", "rows", "examples"])
-        return table
+        reasons, _ = ledger.note_table("")
+        return reasons_table(
+            np.asarray(STATUS_NAMES, dtype=object)[ledger.status[positions]],
+            reasons[ledger.note_ids(positions) + 1],
+            self.frame.index[positions],
+        )
 
     def verify(self, secret_key: Any = None, *, export_endpoint: str | None = None, **options: Any) -> VerifyReport:
         """Did every ingested row land? Reads Amplitude's Export API for the hours of the
@@ -356,40 +358,9 @@ class UploadResult:
     # -- reprs ----------------------------------------------------------------
     def summary_lines(self, *, timings: bool = True) -> list[str]:
         """The plain-text summary. ``timings=False`` leaves out what changes run to run."""
-        c = self.counts()
-        head = "UploadResult (dry run)" if self.dry_run else "UploadResult"
-        if self.interrupted:
-            head += " (interrupted)"
-        lines = [f"{head}: {plural(c['rows'], 'row')} to {self.endpoint}"]
-        if self.dry_run:
-            lines.append(
-                f"  would send {plural(c['rows'] - c['skipped'], 'event')} in "
-                f"{plural(self.batches, 'request')}; "
-                f"skipped {c['skipped']:,}"
-            )
-        else:
-            lines.append(
-                f"  ingested {c['ingested']:,} | rejected {c['rejected']:,} | "
-                f"failed {c['failed']:,} | skipped {c['skipped']:,}"
-            )
-            lines.append(
-                f"  requests {self.requests:,} | retries {self.retries:,} | 429s {self.throttled:,}"
-            )
-            if timings:
-                lines.append(
-                    f"  {self.elapsed_s:.2f} s, {self.events_per_second:,.0f} events/s"
-                )
-        lines += [f"  {line}" for line in self.pacing_lines()]
-        duplicates = self.duplicates_line()
-        if duplicates:
-            lines.append(f"  {duplicates}")
-        lines += [f"  {line}" for line in self.preflight_lines()]
-        reasons = self.reasons()
-        if len(reasons):
-            lines.append("  reasons:")
-            for r in reasons.itertuples(index=False):
-                lines.append(f"    {r.status:<8} {r.reason}: {r.rows:,} ({'row' if r.rows == 1 else 'rows'} {r.examples})")
-        return lines
+        from ._summary import summary_lines
+
+        return summary_lines(self, timings=timings)
 
     def __repr__(self) -> str:
         # Deterministic (no timings) so saved notebooks compare under nbval.

@@ -1,18 +1,22 @@
-"""Pure HTML rendering of an UploadResult: a compact dashboard.
+"""Pure rendering of an upload's result: a plain-text summary and a compact HTML dashboard.
 
-Deterministic given the result (timings are shown, but the text twin used by
-nbval, ``repr(result)``, leaves them out). Everything user-provided is escaped.
+Anything shaped like a result (:class:`ResultView`) renders the same way: the
+pandas ``UploadResult`` and the merged result of a Dask upload
+(``amp_notebook.dask``). Deterministic given the result: the HTML shows timings,
+the text twin used by nbval (``repr(result)``) can leave them out. Everything
+user-provided is escaped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ._words import plural
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._result import UploadResult
+    import pandas as pd
 
 _COLOURS = {
     "ingested": "#1a7f37",
@@ -20,6 +24,85 @@ _COLOURS = {
     "failed": "#bc4c00",
     "skipped": "#6e7781",
 }
+
+class ResultView(Protocol):
+    """What the renderers read of a result."""
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def interrupted(self) -> bool: ...
+    @property
+    def batches(self) -> int: ...
+    @property
+    def elapsed_s(self) -> float: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def throttled(self) -> int: ...
+    @property
+    def events_per_second(self) -> float: ...
+    @property
+    def duplicate_count(self) -> int: ...
+    def counts(self) -> dict[str, int]: ...
+    def reasons(self) -> pd.DataFrame: ...
+    def pacing_lines(self) -> list[str]: ...
+    def preflight_lines(self) -> list[str]: ...
+
+
+def duplicates_line(result: ResultView) -> str | None:
+    n = result.duplicate_count
+    if not n:
+        return None
+    verb = "would repeat" if result.dry_run else "repeats" if n == 1 else "repeat"
+    return (f"{n:,} of the rows sent {verb} an earlier row's insert_id: Amplitude keeps one of each "
+            "(duplicate_event in .validation)")
+
+
+def summary_lines(
+    result: ResultView, *, timings: bool = True, head: str = "UploadResult", extra: Sequence[str] = ()
+) -> list[str]:
+    """The plain-text summary; ``extra`` lines go after the counts."""
+    c = result.counts()
+    if result.dry_run:
+        head += " (dry run)"
+    if result.interrupted:
+        head += " (interrupted)"
+    lines = [f"{head}: {plural(c['rows'], 'row')} to {result.endpoint}"]
+    if result.dry_run:
+        lines.append(
+            f"  would send {plural(c['rows'] - c['skipped'], 'event')} in "
+            f"{plural(result.batches, 'request')}; "
+            f"skipped {c['skipped']:,}"
+        )
+    else:
+        lines.append(
+            f"  ingested {c['ingested']:,} | rejected {c['rejected']:,} | "
+            f"failed {c['failed']:,} | skipped {c['skipped']:,}"
+        )
+        lines.append(
+            f"  requests {result.requests:,} | retries {result.retries:,} | 429s {result.throttled:,}"
+        )
+        if timings:
+            lines.append(
+                f"  {result.elapsed_s:.2f} s, {result.events_per_second:,.0f} events/s"
+            )
+    lines.extend(f"  {line}" for line in extra)
+    lines.extend(f"  {line}" for line in result.pacing_lines())
+    duplicates = duplicates_line(result)
+    if duplicates:
+        lines.append(f"  {duplicates}")
+    lines.extend(f"  {line}" for line in result.preflight_lines())
+    reasons = result.reasons()
+    if len(reasons):
+        lines.append("  reasons:")
+        for r in reasons.itertuples(index=False):
+            lines.append(f"    {r.status:<8} {r.reason}: {r.rows:,} ({'row' if r.rows == 1 else 'rows'} {r.examples})")
+    return lines
 
 
 def _tile(label: str, value: int, colour: str) -> str:
@@ -31,9 +114,9 @@ def _tile(label: str, value: int, colour: str) -> str:
     )
 
 
-def render_result_html(result: UploadResult) -> str:
+def render_result_html(result: ResultView, *, title: str = "Amplitude upload", extra: Sequence[str] = ()) -> str:
+    """The dashboard; ``extra`` lines (text, escaped here) go under the counts."""
     counts = result.counts()
-    title = "Amplitude upload"
     if result.dry_run:
         title += " (dry run)"
     if result.interrupted:
@@ -55,9 +138,11 @@ def render_result_html(result: UploadResult) -> str:
             f"{result.retries:,} · 429s {result.throttled:,} · {result.elapsed_s:.2f} s · "
             f"{result.events_per_second:,.0f} events/s</div>"
         )
+    for line in extra:
+        parts.append(f'<div style="font-size:.9em;opacity:.85">{escape(line)}</div>')
     for line in result.pacing_lines():
         parts.append(f'<div style="font-size:.9em;color:#0969da">{escape(line)}</div>')
-    for line in filter(None, [result.duplicates_line(), *result.preflight_lines()]):
+    for line in filter(None, [duplicates_line(result), *result.preflight_lines()]):
         parts.append(f'<div style="font-size:.9em;color:#9a6700">{escape(line)}</div>')
     reasons = result.reasons()
     if len(reasons):
