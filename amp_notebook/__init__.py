@@ -9,7 +9,8 @@
     result.verify()                         # did every row land? (the Export API)
     amp_notebook.read_export("20260101T00", "20260101T23")   # what Amplitude has, in upload shape
 
-In a notebook, ``%load_ext amp_notebook`` adds the ``%amplitude`` magic.
+In a notebook, ``%load_ext amp_notebook`` adds the ``%amplitude`` magic. With Dask
+installed, Dask DataFrames get ``ddf.amplitude`` too (``amp_notebook.dask``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from . import accessor as _accessor  # registers df.amplitude
 from ._api import last_result, preview, read_export, to_events, upload, upload_async, validate
 from ._config import ApiKey, SecretKey
+from ._dask import hook as _dask_hook
 from ._exceptions import (
     AmpNotebookError,
     ConfigurationError,
@@ -54,7 +56,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     _unload(ipython)
 
 
-del _accessor
+_dask_hook.install()  # ddf.amplitude, once dask.dataframe is imported (never imports it)
+del _accessor, _dask_hook
 
 __all__ = [
     "AmpNotebookError",

@@ -377,18 +377,22 @@ class _Resolver:
 
 def resolve_mapping(
     columns: pd.DataFrame | pd.Index | Iterable[Hashable],
-    mapping: Mapping[str, object] | None = None,
+    mapping: Mapping[str, object] | ResolvedMapping | None = None,
     constants: Mapping[str, object] | None = None,
 ) -> ResolvedMapping:
     """Resolve which column (or constant) feeds each event key; see the module docstring.
 
     ``columns``: the frame (its contents decide the object-valued keys) or its labels.
+    A ``mapping`` already resolved is used as it is: a Dask upload resolves once, on a
+    sample, so that every partition maps the same columns whatever its contents.
 
     ``constants`` maps a key (``"event_type"``, ``"event_properties.source"``, or a
     nested key with a dict) to a value used for every row; strings there are values.
     Raises :class:`MappingError` naming the key and column, with a close match when
     there is one.
     """
+    if isinstance(mapping, ResolvedMapping):
+        return mapping
     frame = columns if isinstance(columns, pd.DataFrame) else None
     if frame is not None:
         columns = frame.columns

@@ -188,16 +188,25 @@ def findings(
     return out
 
 
-def summary_lines(failures: pd.DataFrame) -> list[str]:
-    """One line per pre-flight finding kind, for results and dry runs (empty when none)."""
-    lines = []
+def summary_counts(failures: pd.DataFrame) -> tuple[int, int, int]:
+    """(ids over the daily quota, their rows refused, old events setting user_properties)."""
     reasons = failures["reason"] if "reason" in failures else pd.Series([], dtype=object)
     quota = failures[(reasons == Reason.DAILY_QUOTA.value).to_numpy()]
-    if len(quota):
-        ids = quota["message"].str.split(" has ", n=1).str[0].nunique()
-        lines.append(f"pre-flight: {ids:,} device/user id{'' if ids == 1 else 's'} over 500,000 events in 24 h: "
-                     f"{len(quota):,} rows would be refused (daily_quota in .validation)")
+    ids = int(quota["message"].str.split(" has ", n=1).str[0].nunique()) if len(quota) else 0
     old = int(np.count_nonzero((reasons == Reason.OLD_USER_PROPERTIES.value).to_numpy()))
+    return ids, len(quota), old
+
+
+def summary_lines(failures: pd.DataFrame | tuple[int, int, int]) -> list[str]:
+    """One line per pre-flight finding kind, for results and dry runs (empty when none).
+
+    Takes the failures, or their :func:`summary_counts` (summed over parts of a frame
+    whose ids do not span parts, as a Dask upload's partitions)."""
+    ids, refused, old = summary_counts(failures) if isinstance(failures, pd.DataFrame) else failures
+    lines = []
+    if refused:
+        lines.append(f"pre-flight: {ids:,} device/user id{'' if ids == 1 else 's'} over 500,000 events in 24 h: "
+                     f"{refused:,} rows would be refused (daily_quota in .validation)")
     if old:
         lines.append(f"pre-flight: {old:,} old events set user_properties and would overwrite live values "
                      "(old_user_properties in .validation; $skip_user_properties_sync prevents it)")
@@ -211,5 +220,6 @@ __all__ = [
     "findings",
     "old_user_properties",
     "over_daily_quota",
+    "summary_counts",
     "summary_lines",
 ]

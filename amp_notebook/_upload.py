@@ -37,7 +37,7 @@ from ._exceptions import (
     UploadInterrupted,
     ValidationError,
 )
-from ._mapping import resolve_mapping
+from ._mapping import ResolvedMapping, resolve_mapping
 from ._plan import PartitionPlan
 from ._progress import make_sink
 from ._progress_model import Phase
@@ -68,7 +68,7 @@ def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] 
 async def upload_async(
     df: pd.DataFrame,
     api_key: Any = None,
-    mapping: Mapping[str, object] | None = None,
+    mapping: Mapping[str, object] | ResolvedMapping | None = None,
     *,
     region: str | None = None,
     api: str | None = None,

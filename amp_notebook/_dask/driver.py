@@ -1,0 +1,327 @@
+"""``ddf.amplitude.upload()``: plan on the client, upload each partition on the workers.
+
+The steps: check everything that can be checked without data (endpoint, key
+source, mapping, options) so that a mistake fails before any row is sent; route
+the rows (``_dask.route``: each device in one partition); split the project's
+rates (``_dask.rates``); submit one task per partition (``_dask.worker``: the
+pandas upload); then watch the job from this thread: relay progress into one
+view, hand the key to workers that ask for it, turn the stop button into the
+stop event, and gather each partition's small result as soon as it is done (a
+result left on a worker that dies would be recomputed, i.e. uploaded again).
+"""
+
+from __future__ import annotations
+
+import inspect
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from .. import _session
+from .._config import ApiKey, Limits, Pacing, hide_key, resolve_endpoint, tier_settings
+from .._encoding import EncodeOptions
+from .._exceptions import ConfigurationError, InvalidApiKey, RequestRejected, UploadInterrupted
+from .._progress import NullSink, make_sink
+from .._progress_model import ProgressUpdate
+from . import keys
+from .progress import JobProgress
+from .rates import RateSplit, split_rates
+from .result import DaskUploadResult
+from .route import ROW, route
+from .sample import resolve
+from .worker import PartPlan, PartResult, upload_part
+
+if TYPE_CHECKING:  # pragma: no cover
+    import dask.dataframe as dd
+    from distributed import Client
+
+__all__ = ["get_client", "upload"]
+
+_last: DaskUploadResult | None = None
+_STOP_WAIT_S = 30.0  # after the stop button: how long the running partitions get to unwind
+
+
+def last_result() -> DaskUploadResult | None:
+    """The last Dask upload's result in this process, also after an interrupt."""
+    return _last
+
+
+def get_client(client: Client | None) -> Client:
+    """The given client, else the current one; a clear error when there is none."""
+    if client is not None:
+        return client
+    from distributed import get_client as current
+
+    try:
+        return current()
+    except ValueError:
+        raise ConfigurationError(
+            "uploading a Dask DataFrame needs a distributed cluster: start one first, e.g.\n"
+            "    from distributed import Client, LocalCluster\n"
+            "    client = Client(LocalCluster(n_workers=2, threads_per_worker=1))\n"
+            "(one thread per worker: the upload is CPU-bound Python), or pass client="
+        ) from None
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    """The pandas upload's other options, checked here rather than failing on every worker."""
+    from .._upload import upload_async
+
+    if "transport" in options:
+        raise ConfigurationError("transport= is process-local: a Dask upload sends from the workers")
+    known = set(inspect.signature(upload_async).parameters) - {"df", "api_key", "mapping", "_clock", "_rng"}
+    for name in options:
+        if name not in known:
+            raise TypeError(f"upload() got an unexpected keyword argument {name!r}")
+
+
+def _caps(tier: str | None, options: Mapping[str, Any], pacing: Pacing) -> tuple[float | None, float | None, int]:
+    """The project's (events/s, requests/s) caps and events per request, as upload_async picks them."""
+    tiers = tier_settings(tier)
+    eps = options.get("max_events_per_second") or tiers.get("project_eps") or pacing.project_eps
+    rps = options.get("max_requests_per_second") or tiers.get("project_rps") or pacing.project_rps
+    per_request = options.get("max_events_per_request") or tiers.get("max_events") or Limits().max_events
+    return (None if eps is None else float(eps), None if rps is None else float(rps), int(per_request))
+
+
+def _key_source(client: Client, key: ApiKey | None, dry_run: bool) -> str:
+    if key is not None:
+        return "store"
+    if not dry_run:
+        have = client.run(keys.has_env_key)
+        missing = sorted(address for address, ok in have.items() if not ok)
+        if missing or not have:
+            raise ConfigurationError(
+                "no Amplitude API key for the workers: pass api_key=... (handed to the workers "
+                "out of band), use %amplitude key, or set AMPLITUDE_API_KEY in the workers' "
+                f"environment (missing on {len(missing)} of {len(have)} workers)"
+            )
+    return "env"
+
+
+@contextmanager
+def _key_on_workers(client: Client, token: str, key: ApiKey | None) -> Iterator[Callable[[str], None]]:
+    """Hand the key to every worker for the job and take it back after; yields a
+    function that hands it to one more worker (one that joined during the job)."""
+
+    def hand_over(workers: list[str] | None) -> None:
+        if key is None:
+            return
+        keys.check_secure([client.scheduler.address, *(workers or client.nthreads())])
+        client.run(keys.put, token, key.reveal(), workers=workers)
+
+    hand_over(None)
+    try:
+        yield lambda address: hand_over([address])
+    finally:
+        if key is not None:
+            client.run(keys.pop, token, on_error="ignore")
+
+
+class _Watch:
+    """Waits for the partitions' futures from the calling thread (the stop button lands here)."""
+
+    def __init__(self, client: Client, plan: PartPlan, progress: JobProgress,
+                 hand_over: Callable[[str], None], cancel: threading.Event | None) -> None:
+        self.client, self.plan, self.progress, self.hand_over = client, plan, progress, hand_over
+        self.cancel = cancel
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.interrupted = False
+        self.lost: dict[int, str] = {}
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                _, message = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if "update" in message:
+                self.progress.add(int(message["part"]), message["update"])
+            elif "need_key" in message:
+                self.hand_over(str(message["need_key"]))
+
+    def _stop(self) -> None:
+        from distributed import Event
+
+        if not self.interrupted:
+            self.interrupted = True
+            Event(self.plan.stop_name, client=self.client).set()
+
+    def gather(self, futures: list[Any]) -> list[PartResult]:
+        self.client.subscribe_topic(self.plan.topic, self.inbox.put)
+        pending = dict(enumerate(futures))
+        results: list[PartResult] = []
+        deadline: float | None = None
+        try:
+            while pending:
+                try:
+                    self._drain()
+                    for number, future in list(pending.items()):
+                        if future.done():
+                            del pending[number]
+                            self._collect(number, future, results)
+                    if self.cancel is not None and self.cancel.is_set() and not self.interrupted:
+                        raise KeyboardInterrupt  # upload_async was cancelled: as the stop button
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+                except KeyboardInterrupt:
+                    if deadline is not None:
+                        break  # a second stop: do not wait for the partitions to unwind
+                    self._stop()
+                    deadline = time.monotonic() + _STOP_WAIT_S
+            for number, future in pending.items():
+                future.cancel()
+                self.lost[number] = "interrupted: the partition did not report back"
+            self._drain()
+        finally:
+            self.client.unsubscribe_topic(self.plan.topic)
+        return results
+
+    def _collect(self, number: int, future: Any, results: list[PartResult]) -> None:
+        if future.status == "finished":
+            results.append(future.result())
+        else:  # e.g. KilledWorker: the workers running it died too often
+            error = future.exception() if future.status == "error" else None
+            self.lost[number] = f"{type(error).__name__}: {error}" if error is not None else str(future.status)
+        future.release()
+
+
+def _lost_rows(client: Client, parts: dd.DataFrame, lost: dict[int, str]) -> list[PartResult]:
+    """The rows of partitions that never reported back: failed, to resend (read again)."""
+    import pandas as pd
+
+    out = []
+    frames = client.compute([parts.partitions[n][[ROW]] for n in sorted(lost)], sync=True)
+    for number, frame in zip(sorted(lost), frames, strict=True):
+        message = f"the partition never reported back ({lost[number]}); safe to resend"
+        problems = pd.DataFrame({ROW: frame[ROW].to_numpy(), "status": "failed", "reason": "partition_lost",
+                                 "message": message}, index=frame.index)
+        out.append(PartResult(number, len(frame), error=lost[number], problems=problems,
+                              counts={"ingested": 0, "rejected": 0, "failed": len(frame), "skipped": 0}))
+    return out
+
+
+def _final(result: DaskUploadResult, progress: JobProgress, phase: str) -> ProgressUpdate:
+    c = result.counts()
+    sent = c["ingested"] + c["rejected"] + c["failed"]
+    return replace(progress.snapshot("done"), total=c["rows"] - c["skipped"], sent=sent,
+                   ingested=c["ingested"], rejected=c["rejected"], failed=c["failed"], skipped=c["skipped"],
+                   requests=result.requests, retries=result.retries, throttled=result.throttled,
+                   phase=phase)  # type: ignore[arg-type]
+
+
+def upload(
+    ddf: dd.DataFrame,
+    api_key: Any = None,
+    mapping: Mapping[str, object] | None = None,
+    *,
+    client: Client | None = None,
+    npartitions: int | None = None,
+    assume_partitioned: bool = False,
+    shuffle_method: str | None = None,
+    region: str | None = None,
+    api: str | None = None,
+    endpoint: str | None = None,
+    dry_run: bool = False,
+    on_invalid: str = "skip",
+    progress: Any = "auto",
+    tier: str | None = None,
+    pacing: Pacing | None = None,
+    min_id_length: int | None = None,
+    tz: str = "UTC",
+    time_unit: str | None = None,
+    now_ms: int | None = None,
+    _cancel: threading.Event | None = None,
+    **options: Any,
+) -> DaskUploadResult:
+    """Upload every partition of ``ddf`` with the pandas engine, on the cluster's workers.
+
+    The options are the pandas upload's (``amp_notebook.upload``), plus
+    ``client`` (default: the current one), ``npartitions`` (after the shuffle;
+    default: as many as the frame has), ``assume_partitioned=True`` (the frame
+    already has each device in one partition: no shuffle) and ``shuffle_method``.
+    """
+    global _last
+    api_key = hide_key(api_key)
+    _check_options(options)
+    if on_invalid not in ("skip", "raise", "send"):
+        raise ConfigurationError(f"on_invalid must be 'skip', 'raise' or 'send', not {on_invalid!r}")
+    given = _session.merge_defaults(api_key, region, api, endpoint)
+    ep = resolve_endpoint(given["region"], given["api"], given["endpoint"])
+    key = ApiKey(given["api_key"]) if given["api_key"] is not None and not dry_run else None
+    rm = resolve(ddf, mapping)  # once, for every partition
+    encode_options = EncodeOptions(tz=tz, time_unit=time_unit, min_id_length=min_id_length)  # type: ignore[arg-type]
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)  # one clock for every partition
+    client = get_client(client)
+    key_from = _key_source(client, key, dry_run)
+    if on_invalid == "raise":
+        from .validate import raise_if_invalid
+
+        raise_if_invalid(ddf, rm, min_id_length=min_id_length, tz=tz, time_unit=time_unit, now_ms=now_ms,
+                         npartitions=npartitions, assume_partitioned=assume_partitioned)
+
+    routed, parts = route(ddf, rm, encode_options, npartitions=npartitions,
+                          assume_partitioned=assume_partitioned, shuffle_method=shuffle_method)
+    pacing_used = pacing or Pacing.for_api(ep.api)
+    eps, rps, per_request = _caps(tier, options, pacing_used)
+    split: RateSplit | None = split_rates(
+        eps, rps, threads=sum(client.nthreads().values()), npartitions=parts.npartitions,
+        events_per_request=per_request, safety=pacing_used.safety,
+    )
+    if split is not None:
+        options = {**options, "max_events_per_second": split.eps, "max_requests_per_second": split.rps}
+    sink = make_sink(progress, total=0, label=ep.label)
+    token = secrets.token_hex(16)
+    plan = PartPlan(
+        token=token, mapping=rm, key_from=key_from,  # type: ignore[arg-type]
+        options={**options, "region": given["region"], "api": given["api"], "endpoint": given["endpoint"],
+                 "dry_run": dry_run, "on_invalid": on_invalid, "tier": tier, "pacing": pacing,
+                 "min_id_length": min_id_length, "tz": tz, "time_unit": time_unit, "now_ms": now_ms},
+        lease=f"amp-lease-{token}" if split is not None else None,
+        slots=split.slots if split is not None else 1,
+        progress=not isinstance(sink, NullSink),
+    )
+    import dask
+
+    tasks = [dask.delayed(upload_part, pure=False)(part, plan, number)
+             for number, part in enumerate(parts.to_delayed())]
+    job = JobProgress(sink, time.monotonic)
+    with _key_on_workers(client, token, key) as hand_over:
+        watch = _Watch(client, plan, job, hand_over, _cancel)
+        results = watch.gather(client.compute(tasks))
+    if watch.lost:
+        results += _lost_rows(client, parts, watch.lost)
+    result = DaskUploadResult(
+        results, routed, endpoint=ep.label, api=ep.api, elapsed_s=time.monotonic() - job.started,
+        dry_run=dry_run, interrupted=watch.interrupted, split=split, shuffled=not assume_partitioned,
+    )
+    _last = result
+    job.close(_final(result, job, "interrupted" if watch.interrupted else "done"))
+    _raise_for(result)
+    return result
+
+
+def _raise_for(result: DaskUploadResult) -> None:
+    """The pandas upload's exceptions, carrying the merged result."""
+    if result.interrupted:
+        raise UploadInterrupted(
+            f"upload interrupted: {result.ingested_count:,} of {result.total:,} rows acknowledged; "
+            "run it again to finish (insert_ids make the resend safe)",
+            result=result,
+        )
+    kinds = [p.error_kind for p in result.parts if p.error_kind]
+    if "invalid_api_key" in kinds:
+        raise InvalidApiKey(
+            "Amplitude says the API key is invalid (the key is not shown); check the project's "
+            "API key in Amplitude's settings and the region (us/eu)",
+            code=400, error="Invalid API key", result=result,
+        )
+    if "request_rejected" in kinds:
+        error = next(p.error for p in result.parts if p.error_kind == "request_rejected")
+        raise RequestRejected(f"Amplitude refused a request as a whole: {error}", error=error, result=result)
