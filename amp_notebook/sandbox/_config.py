@@ -27,9 +27,11 @@ class Faults:
 
     ``p_lose``: silent loss, the share of the events of an *acknowledged* request
     that are never stored (the 200 counts them all; they are not remembered for
-    deduplication either, so sending them again stores them). Drawn per event from
-    its own seeded rng; ``Emulator.lost`` lists them. The other export faults are
-    settings of :class:`SandboxConfig`.
+    deduplication either). Which ones is decided per event by a seeded hash of its
+    device/user and insert_id, so the same events are lost whatever order requests
+    arrive in; a loss is transient: the same event sent again is stored.
+    ``Emulator.lost`` lists them. The other export faults are settings of
+    :class:`SandboxConfig`.
     """
 
     p_500_after: float = 0.0

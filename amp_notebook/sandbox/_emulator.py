@@ -47,6 +47,7 @@ counts the others in ``duplicates``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import threading
@@ -157,7 +158,8 @@ class Emulator:
         self._lock = threading.RLock()
         self._config = config if config is not None else SandboxConfig()
         self._rng = rng if rng is not None else random.Random(self._config.faults.seed)
-        # Silent loss draws from its own rng: switching it on leaves the other faults as they were.
+        # Silent loss (events without an insert_id) draws from its own rng: switching it
+        # on leaves the other faults as they were.
         self._loss_rng = random.Random(f"loss-{self._config.faults.seed}")
         self._script: deque[_Scripted] = deque()
         self.routes: dict[str, Route] = dict(ROUTES)
@@ -215,6 +217,7 @@ class Emulator:
             self._ingested: list[dict[str, Any]] = []
             self._uploaded: list[float] = []  # when each stored event arrived (its server_upload_time)
             self._lost: list[dict[str, Any]] = []
+            self._lost_keys: set[tuple[str, str]] = set()  # lost once: stored when sent again
             self._dedup = DedupBook(cfg.dedup_window_s)
             self._rates = {"http": RateBook(cfg.window_s), "batch": RateBook(cfg.window_s)}
             self._quota = QuotaBook()
@@ -417,6 +420,19 @@ class Emulator:
                 out["throttled_events"].append(i)
         return orjson.dumps(out)
 
+    def _loses(self, partition: str, insert_id: Any, p_lose: float, seed: int) -> bool:
+        """Silent loss (``Faults.p_lose``): by a seeded hash of the event's key, once per key."""
+        if insert_id is None:
+            return self._loss_rng.random() < p_lose
+        key = (partition, str(insert_id))
+        if key in self._lost_keys:
+            return False
+        digest = hashlib.blake2b(f"{seed}\x1f{key[0]}\x1f{key[1]}".encode(), digest_size=8).digest()
+        if int.from_bytes(digest, "big") < p_lose * 2.0**64:
+            self._lost_keys.add(key)
+            return True
+        return False
+
     def _process(self, api: str, body: bytes, now: float) -> tuple[Response, int | None, int, int]:
         """The real server: -> (response, events in request, events stored, duplicates).
         Commits state only on a 200."""
@@ -565,13 +581,13 @@ class Emulator:
         stored = dups = lost = 0
         keep = cfg.keep_events
         seen_id = self._dedup.seen
-        p_lose, lose_draw = cfg.faults.p_lose, self._loss_rng.random
+        p_lose = cfg.faults.p_lose
         for ev, p in zip(events, partitions, strict=True):
             iid = ev.get("insert_id")
             if iid is not None and seen_id((p, iid), now):
                 dups += 1
                 continue
-            if p_lose and lose_draw() < p_lose:
+            if p_lose and self._loses(p, iid, p_lose, cfg.faults.seed):
                 # Acknowledged, then gone: not stored, not remembered for deduplication.
                 if iid is not None:
                     self._dedup.forget((p, iid))
