@@ -208,9 +208,9 @@ class ExportFetcher:
         )
 
 
-def warn_if_early(hours: HourRange, now: float, stacklevel: int = 3) -> bool:
+def warn_if_early(hours: HourRange, now: float, delay_s: float | None = None, stacklevel: int = 3) -> bool:
     """Warn (and say True) when the last hours' data may not be exportable yet."""
-    ready = hours.available_at()
+    ready = hours.available_at(delay_s)
     if now >= ready:
         return False
     when = datetime.fromtimestamp(ready, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -234,10 +234,16 @@ def read_export(
     retry: RetryPolicy | None = None,
     timeout: float | httpx.Timeout | None = None,
     max_hours: int = MAX_QUERY_HOURS,
+    export_delay_s: float | None = None,
     _now: float | None = None,
 ) -> pd.DataFrame:
     """The events Amplitude received from hour ``start`` to hour ``end`` (both included, UTC;
-    ``end`` defaults to ``start``), as a frame in upload shape (see ``_export_frame``)."""
+    ``end`` defaults to ``start``), as a frame in upload shape (see ``_export_frame``).
+
+    ``export_delay_s``: how long after the start of an hour its export is complete
+    (None: Amplitude's documented ~3 h; a sandbox's ``SandboxConfig.export_delay_s``);
+    asking earlier warns, and what is there is returned.
+    """
     api_key, secret_key = hide_key(api_key), hide_secret_key(secret_key)  # before anything can raise
     given = _session.merge_export_defaults(api_key, secret_key, region, export_endpoint)
     target = resolve_export_target(given["region"], given["export_endpoint"])
@@ -245,7 +251,7 @@ def read_export(
     key = resolve_api_key(given["api_key"])
     secret = resolve_secret_key(given["secret_key"])
     assert key is not None and secret is not None
-    warn_if_early(hours, time.time() if _now is None else _now)
+    warn_if_early(hours, time.time() if _now is None else _now, export_delay_s)
     fetcher = ExportFetcher(target, key, secret, transport=transport, retry=retry, timeout=timeout,
                             max_hours=max_hours)
     return events_frame(fetcher.batches(hours))

@@ -102,9 +102,10 @@ class HourRange:
             raise ConfigurationError("max_hours must be at least 1")
         return [HourRange(h, min(h + max_hours - 1, self.last)) for h in range(self.first, self.last + 1, max_hours)]
 
-    def available_at(self) -> float:
-        """When the last hour's data is exportable (seconds since the epoch), by the docs' rule."""
-        return float(self.last * HOUR_S + AVAILABLE_AFTER_S)
+    def available_at(self, delay_s: float | None = None) -> float:
+        """When the last hour's data is exportable (seconds since the epoch): ``delay_s`` after
+        the start of that hour (None: the docs' rule, :data:`AVAILABLE_AFTER_S`)."""
+        return float(self.last * HOUR_S + (AVAILABLE_AFTER_S if delay_s is None else delay_s))
 
     def __str__(self) -> str:
         return f"{_label(self.first)} to {_label(self.last, '59')} UTC"

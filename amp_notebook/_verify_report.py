@@ -199,7 +199,7 @@ def _missing_reasons(
         code, text = NOT_EXPORTED_YET, (f"not in the export of {export.hours} yet; it is complete from about "
                                         f"{export.complete_from_text()}: verify again then")
     else:
-        code, text = NOT_EXPORTED, f"no event with this insert_id and ids in the export of {export.hours}"
+        code, text = NOT_EXPORTED, "no event with this insert_id (and the row's device/user) in the export"
     codes[:] = code
     messages[:] = text
     iids = expected.insert_ids[missing]

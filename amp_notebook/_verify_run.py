@@ -30,16 +30,20 @@ from ._verify import Expected, Matcher
 from ._verify_report import ExportSummary, VerifyReport, build_report
 
 
-def _where(sent: SendRecord, region: str | None, export_endpoint: str | None) -> tuple[str | None, str | None]:
-    """(region, export_endpoint) when the caller named neither: the upload's region, or the
-    session's sandbox when the upload went there."""
+def _where(
+    sent: SendRecord, region: str | None, export_endpoint: str | None, delay_s: float | None
+) -> tuple[str | None, str | None, float | None]:
+    """(region, export_endpoint, export delay) when the caller named neither place: the
+    upload's region, or the session's sandbox (and its delay) when the upload went there."""
     if export_endpoint is not None or region is not None:
-        return region, export_endpoint
+        return region, export_endpoint, delay_s
     if sent.region is not None:
-        return sent.region, None
+        return sent.region, None, delay_s
     sandbox = _session.current_sandbox()
     if sandbox is not None and sent.url in (sandbox.http_url, sandbox.batch_url):
-        return None, sandbox.export_url
+        if delay_s is None:
+            delay_s = getattr(getattr(sandbox, "config", None), "export_delay_s", None)
+        return None, sandbox.export_url, delay_s
     raise ConfigurationError(
         f"this upload went to a custom endpoint ({sent.url}): pass export_endpoint= the Export API "
         "of that project (a sandbox's is sandbox.export_url)"
@@ -62,12 +66,16 @@ def verify_upload(
     retry: RetryPolicy | None = None,
     timeout: float | httpx.Timeout | None = None,
     max_hours: int = MAX_QUERY_HOURS,
+    export_delay_s: float | None = None,
     _now: float | None = None,
 ) -> VerifyReport:
     """See :meth:`UploadResult.verify`: ``frame`` was uploaded, the rows at positions
     ``ingested`` were acknowledged, ``sent`` says where and when (None: a dry run).
     ``start``/``end`` override the hours (UTC, both included); ``margin_s`` widens the
-    upload's span on both sides (clock differences)."""
+    upload's span on both sides (clock differences). ``export_delay_s``: how long after
+    the start of an hour its export is complete (None: Amplitude's documented ~3 h; for a
+    sandbox, its ``SandboxConfig.export_delay_s``): rows missing before then are
+    ``not_exported_yet`` and a warning says when to ask again."""
     api_key = hide_key(api_key)
     if sent is None:
         raise ConfigurationError("nothing was sent (a dry run): there is nothing to verify")
@@ -76,7 +84,7 @@ def verify_upload(
             f"the uploaded frame had {sent.rows:,} rows and now has {len(frame):,}: verify "
             "re-reads the rows to find their insert_ids, so the frame must not change after the upload"
         )
-    region, export_endpoint = _where(sent, region, export_endpoint)
+    region, export_endpoint, export_delay_s = _where(sent, region, export_endpoint, export_delay_s)
     given = _session.merge_export_defaults(api_key, secret_key, region, export_endpoint)
     target = resolve_export_target(given["region"], given["export_endpoint"])
     if start is not None or end is not None:
@@ -96,10 +104,11 @@ def verify_upload(
     for batch in fetcher.batches(hours):
         matcher.add(batch)
     now = time.time() if _now is None else _now
+    ready = hours.available_at(export_delay_s)
     stats = fetcher.stats
     export = ExportSummary(
         source=target.label, hours=hours, requests=stats.requests, files=stats.read.files,
-        events=stats.read.events, complete_from=hours.available_at() if now < hours.available_at() else None,
+        events=stats.read.events, complete_from=ready if now < ready else None,
     )
     report = build_report(frame, expected, matcher, export, not_ingested=len(frame) - len(positions))
     if export.early and report.missing_count:

@@ -151,6 +151,9 @@ def test_no_data_is_an_empty_frame_and_an_early_call_warns(sandbox: Sandbox) -> 
     assert empty.empty
     with pytest.warns(UserWarning, match="may be incomplete"):
         read(sandbox)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read(sandbox, export_delay_s=0)  # the sandbox's delay: complete at once
 
 
 def test_eu_region_asks_the_eu_export_api(sandbox: Sandbox) -> None:

@@ -176,6 +176,13 @@ def test_asked_too_early_warns_and_says_when(sandbox: Sandbox) -> None:
     assert report.missing_count == 20 and report.export.early
     assert set(report.missing["_amplitude_reason"]) == {NOT_EXPORTED_YET}
     assert "asked early" in repr(report)
+    # Told the export's real delay (the sandbox's 3 h), the same: and with 0 nothing is early.
+    sandbox.configure(export_delay_s=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ready = result.verify(SECRET, api_key=KEY, export_endpoint=sandbox.export_url, retry=FAST, export_delay_s=0)
+    assert not ready.export.early and ready.missing_count == len(sandbox.emulator.lost)
+    assert set(ready.missing["_amplitude_reason"]) <= {NOT_EXPORTED}
 
 
 def test_reprs_are_deterministic_and_escaped(sandbox: Sandbox) -> None:
@@ -214,7 +221,7 @@ def test_the_session_sandbox_is_verified_without_keys_or_urls() -> None:
         result = df.amplitude.upload(progress=False, retry=FAST)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            report = result.verify(retry=FAST, _now=LATER)
+            report = result.verify(retry=FAST)  # the sandbox's export_delay_s (0): not early
         assert list(report.missing.index) == lost_rows(df, sb)
     finally:
         _session.reset()
