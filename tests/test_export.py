@@ -3,13 +3,17 @@ splitting, and every way an export can be incomplete (each is an error, never "n
 
 from __future__ import annotations
 
+import gzip
+import io
 import time
 import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
@@ -18,6 +22,7 @@ from amp_notebook import ExportError, RetryPolicy
 from amp_notebook._export import EXPORT_URLS, ExportFetcher, resolve_export_target
 from amp_notebook._export_hours import HourRange, hour_of, to_hour
 from amp_notebook._export_http import download
+from amp_notebook._export_zip import iter_event_batches
 from amp_notebook.sandbox import Sandbox, SandboxConfig
 
 KEY, SECRET = "api-key-0a1b2c3d", "secret-key-4e5f6a7b"
@@ -197,3 +202,25 @@ def test_download_never_keeps_the_request(tmp_path: Path) -> None:
                           amp.SecretKey(SECRET), sink)
     assert answer.status == 0 and "ConnectError" in (answer.error or "")
     assert KEY not in repr(answer) and SECRET not in repr(answer)
+
+
+def _zip_of(members: dict[str, bytes]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    buffer.seek(0)
+    return buffer
+
+
+def test_members_are_read_whole_or_not_at_all() -> None:
+    lines = [orjson.dumps({"$insert_id": f"i{i}", "n": i}) for i in range(10)]
+    two_members = gzip.compress(b"\n".join(lines[:4]) + b"\n") + gzip.compress(b"\n".join(lines[4:]))
+    events = [e for b in iter_event_batches(_zip_of({"1/1_2026-03-01_0#0.json.gz": two_members}), batch_lines=3)
+              for e in b]
+    assert [e["n"] for e in events] == list(range(10))
+    whole = gzip.compress(b"\n".join(lines))
+    with pytest.raises(ExportError, match="damaged or cut short after"):
+        list(iter_event_batches(_zip_of({"1/1_2026-03-01_0#0.json.gz": whole[: len(whole) - 12]})))
+    with pytest.raises(ExportError, match=r"line 2 .* is not JSON"):
+        list(iter_event_batches(_zip_of({"x.json.gz": gzip.compress(lines[0] + b"\n{oops\n")})))

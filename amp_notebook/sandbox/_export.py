@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import gzip
 import hashlib
 import io
-import uuid
 import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -51,7 +51,6 @@ EXPORT_PATH = "/api/2/export"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MAX_HOURS = 365 * 24
-_UUID_NAMESPACE = uuid.UUID("6f1d1b58-52a8-4c3e-9d7e-0e6c2b1f0a11")
 _JSON = {"content-type": "application/json"}
 
 # Upload key -> export key, for the top-level keys the export schema renames.
@@ -117,22 +116,48 @@ def _authorised(headers: Mapping[str, str], config: SandboxConfig) -> bool:
     return config.secret_keys is None or secret_key in config.secret_keys
 
 
-def export_event(event: Mapping[str, Any], uploaded_ms: int, project: int) -> dict[str, Any]:
-    """One stored (upload-shaped) event as a line of the export."""
-    upload_time = format_time(uploaded_ms)
+# Every line has every key (null where the event had no value): copied, then filled in.
+_TEMPLATE: dict[str, Any] = dict.fromkeys(
+    ("$insert_id", "app", "amplitude_id", "uuid", "event_time", "client_event_time", "client_upload_time",
+     "server_received_time", "server_upload_time", "processed_time", "session_id", "event_properties",
+     "user_properties", "groups", "group_properties", "data", "is_attribution_event",
+     *SAME_NAME, *RENAMED.values(), *SERVER_ONLY)
+)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _amplitude_id(partition: str) -> int:
+    """A stable number per device/user, as Amplitude's own id is."""
+    return int.from_bytes(hashlib.blake2b(partition.encode(), digest_size=6).digest(), "big")
+
+
+def _uuid(text: str) -> str:
+    h = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"
+
+
+def export_event(event: Mapping[str, Any], uploaded_ms: int, project: int, upload_time: str | None = None) -> dict[str, Any]:
+    """One stored (upload-shaped) event as a line of the export (``upload_time``: the
+    formatted ``uploaded_ms``, when the caller has it already)."""
+    upload_time = upload_time or format_time(uploaded_ms)
     time = event.get("time")
-    event_time = format_time(time) if isinstance(time, int) else upload_time
+    event_time = format_time(time) if type(time) is int else upload_time
     partition = str(event.get("device_id") or "user:" + str(event.get("user_id")))
     insert_id = event.get("insert_id")
     props = dict(event.get("event_properties") or {})
     for key in REVENUE_KEYS:
         if event.get(key) is not None:
             props["$" + key] = event[key]
-    out: dict[str, Any] = {
+    out = dict(_TEMPLATE)
+    for key in SAME_NAME:
+        out[key] = event.get(key)
+    for key, name in RENAMED.items():
+        out[name] = event.get(key)
+    out.update({
         "$insert_id": insert_id,
         "app": project,
-        "amplitude_id": int.from_bytes(hashlib.blake2b(partition.encode(), digest_size=6).digest(), "big"),
-        "uuid": str(uuid.uuid5(_UUID_NAMESPACE, f"{partition}\x1f{insert_id}\x1f{uploaded_ms}")),
+        "amplitude_id": _amplitude_id(partition),
+        "uuid": _uuid(f"{partition}\x1f{insert_id}\x1f{uploaded_ms}"),
         "event_time": event_time,
         "client_event_time": event_time,
         "client_upload_time": upload_time,
@@ -146,13 +171,7 @@ def export_event(event: Mapping[str, Any], uploaded_ms: int, project: int) -> di
         "group_properties": {},
         "data": {},
         "is_attribution_event": False,
-    }
-    for key in SAME_NAME:
-        out[key] = event.get(key)
-    for key, name in RENAMED.items():
-        out[name] = event.get(key)
-    for key in SERVER_ONLY:
-        out[key] = None
+    })
     return out
 
 
@@ -191,10 +210,15 @@ def export_response(
     last_ready = int((now - config.export_delay_s) // 3600)
     by_hour: dict[int, list[bytes]] = {}
     dumps = orjson.dumps
+    upload_times: dict[int, str] = {}  # one request's events share their upload time
     for event, at in zip(events, uploaded, strict=True):
         hour = int(at // 3600)
         if start <= hour <= end and hour <= last_ready:
-            line = dumps(export_event(event, int(at * 1000), config.project_id)) + b"\n"
+            ms = int(at * 1000)
+            when = upload_times.get(ms)
+            if when is None:
+                when = upload_times[ms] = format_time(ms)
+            line = dumps(export_event(event, ms, config.project_id, when)) + b"\n"
             by_hour.setdefault(hour, []).append(line)
     if not by_hour:
         return _error(404, "No data for the requested time range")
