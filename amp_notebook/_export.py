@@ -251,6 +251,8 @@ def read_export(
     key = resolve_api_key(given["api_key"])
     secret = resolve_secret_key(given["secret_key"])
     assert key is not None and secret is not None
+    if export_delay_s is None:
+        export_delay_s = given["export_delay_s"]
     warn_if_early(hours, time.time() if _now is None else _now, export_delay_s)
     fetcher = ExportFetcher(target, key, secret, transport=transport, retry=retry, timeout=timeout,
                             max_hours=max_hours)

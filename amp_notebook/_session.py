@@ -286,6 +286,7 @@ def merge_export_defaults(
     sandbox's export URL while one runs. The keys: the arguments; else the dummy
     sandbox keys when the export comes from the session's sandbox; else the
     session's; else None (then ``AMPLITUDE_API_KEY`` / ``AMPLITUDE_SECRET_KEY``).
+    ``export_delay_s``: the session's sandbox's, when the export comes from it; else None.
     """
     with _lock:
         sandbox = current_sandbox()
@@ -298,8 +299,10 @@ def merge_export_defaults(
             api_key = ApiKey(SANDBOX_KEY) if to_sandbox else settings.api_key
         if secret_key is None:
             secret_key = SecretKey(SANDBOX_SECRET_KEY) if to_sandbox else settings.secret_key
+        # A sandbox says how soon it serves an hour's export (Amplitude: about 3 h after its start).
+        delay = getattr(getattr(sandbox, "config", None), "export_delay_s", None) if to_sandbox else None
         return {"api_key": api_key, "secret_key": secret_key, "region": region_out,
-                "export_endpoint": endpoint_out}
+                "export_endpoint": endpoint_out, "export_delay_s": delay}
 
 
 def describe() -> list[str]:

@@ -60,7 +60,7 @@ class VerifyReport:
     frame: pd.DataFrame = field(repr=False)
     positions: np.ndarray = field(repr=False)  # the ingested rows, by position
     landed_mask: np.ndarray = field(repr=False)
-    reasons_: np.ndarray = field(repr=False)  # per missing row: reason code
+    reason_codes: np.ndarray = field(repr=False)  # per missing row: reason code
     messages: np.ndarray = field(repr=False)  # per missing row
     extra: pd.DataFrame = field(repr=False)
     extra_count: int
@@ -93,7 +93,7 @@ class VerifyReport:
     def missing(self) -> pd.DataFrame:
         """The missing rows (the frame's own index and columns) with their reasons."""
         part: pd.DataFrame = self.frame.iloc[self.missing_positions].copy()
-        part["_amplitude_reason"] = self.reasons_.tolist()
+        part["_amplitude_reason"] = self.reason_codes.tolist()
         part["_amplitude_message"] = self.messages.tolist()
         return part
 
@@ -105,7 +105,7 @@ class VerifyReport:
     def rows(self) -> pd.DataFrame:
         """One row per ingested row: ``landed`` (bool), ``reason`` (None when landed)."""
         reasons = np.full(len(self.positions), None, dtype=object)
-        reasons[~self.landed_mask] = self.reasons_
+        reasons[~self.landed_mask] = self.reason_codes
         rows: pd.DataFrame = pd.DataFrame(
             {"landed": self.landed_mask, "reason": reasons}, index=self.frame.index.take(self.positions)
         )
@@ -116,8 +116,8 @@ class VerifyReport:
         records = []
         index = self.frame.index
         missing = self.missing_positions
-        for code in dict.fromkeys(self.reasons_.tolist()):
-            where = missing[self.reasons_ == code]
+        for code in dict.fromkeys(self.reason_codes.tolist()):
+            where = missing[self.reason_codes == code]
             records.append({"reason": code, "rows": len(where), "examples": ", ".join(map(str, index[where[:3]]))})
         records.sort(key=lambda r: -cast(int, r["rows"]))
         table: pd.DataFrame = pd.DataFrame(records, columns=["reason", "rows", "examples"])
@@ -243,7 +243,7 @@ def build_report(
         frame=frame,
         positions=expected.positions,
         landed_mask=landed,
-        reasons_=codes,
+        reason_codes=codes,
         messages=messages,
         extra=_extra_frame(frame, expected, matcher.extra_events),
         extra_count=matcher.extra_count,

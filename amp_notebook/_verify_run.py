@@ -30,20 +30,16 @@ from ._verify import Expected, Matcher
 from ._verify_report import ExportSummary, VerifyReport, build_report
 
 
-def _where(
-    sent: SendRecord, region: str | None, export_endpoint: str | None, delay_s: float | None
-) -> tuple[str | None, str | None, float | None]:
-    """(region, export_endpoint, export delay) when the caller named neither place: the
-    upload's region, or the session's sandbox (and its delay) when the upload went there."""
+def _where(sent: SendRecord, region: str | None, export_endpoint: str | None) -> tuple[str | None, str | None]:
+    """(region, export_endpoint) when the caller named neither: the upload's region, or the
+    session's sandbox when the upload went there."""
     if export_endpoint is not None or region is not None:
-        return region, export_endpoint, delay_s
+        return region, export_endpoint
     if sent.region is not None:
-        return sent.region, None, delay_s
+        return sent.region, None
     sandbox = _session.current_sandbox()
     if sandbox is not None and sent.url in (sandbox.http_url, sandbox.batch_url):
-        if delay_s is None:
-            delay_s = getattr(getattr(sandbox, "config", None), "export_delay_s", None)
-        return None, sandbox.export_url, delay_s
+        return None, sandbox.export_url
     raise ConfigurationError(
         f"this upload went to a custom endpoint ({sent.url}): pass export_endpoint= the Export API "
         "of that project (a sandbox's is sandbox.export_url)"
@@ -84,14 +80,16 @@ def verify_upload(
             f"the uploaded frame had {sent.rows:,} rows and now has {len(frame):,}: verify "
             "re-reads the rows to find their insert_ids, so the frame must not change after the upload"
         )
-    region, export_endpoint, export_delay_s = _where(sent, region, export_endpoint, export_delay_s)
+    region, export_endpoint = _where(sent, region, export_endpoint)
     given = _session.merge_export_defaults(api_key, secret_key, region, export_endpoint)
     target = resolve_export_target(given["region"], given["export_endpoint"])
-    if start is not None or end is not None:
-        first = to_hour(start if start is not None else end, name="start")  # type: ignore[arg-type]
-        hours = HourRange(first, to_hour(end if end is not None else start, name="end"))  # type: ignore[arg-type]
-    else:
+    if export_delay_s is None:
+        export_delay_s = given["export_delay_s"]
+    first, last = (start if start is not None else end), (end if end is not None else start)
+    if first is None or last is None:
         hours = upload_hours(sent.started_at, sent.finished_at or sent.started_at, margin_s)
+    else:
+        hours = HourRange(to_hour(first, name="start"), to_hour(last, name="end"))
     key = resolve_api_key(given["api_key"])
     secret = resolve_secret_key(given["secret_key"])
     assert key is not None and secret is not None

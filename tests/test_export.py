@@ -224,3 +224,19 @@ def test_members_are_read_whole_or_not_at_all() -> None:
         list(iter_event_batches(_zip_of({"1/1_2026-03-01_0#0.json.gz": whole[: len(whole) - 12]})))
     with pytest.raises(ExportError, match=r"line 2 .* is not JSON"):
         list(iter_event_batches(_zip_of({"x.json.gz": gzip.compress(lines[0] + b"\n{oops\n")})))
+
+
+def test_read_export_from_the_session_sandbox_needs_no_keys_and_knows_its_delay() -> None:
+    from amp_notebook import _session
+
+    sb = Sandbox(SandboxConfig(export_delay_s=0)).start()
+    _session.use_sandbox(sb)
+    try:
+        frame(8).amplitude.upload(progress=False, retry=FAST)
+        start, end = _hours_now()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            back = amp.read_export(start, end, retry=FAST)
+        assert len(back) == 8
+    finally:
+        _session.reset()
