@@ -36,8 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-from memory import MB, Sampler, rss  # noqa: E402
+import httpx
+from memory import MB, Sampler, rss
 
 TARGET_MB = 500
 KEY, SECRET = "bench-api-key-0000", "bench-secret-key-0000"
