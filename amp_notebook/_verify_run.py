@@ -23,7 +23,7 @@ from ._config import hide_key, resolve_api_key, resolve_secret_key
 from ._encoding import iter_events
 from ._exceptions import ConfigurationError
 from ._export import ExportFetcher, resolve_export_target
-from ._export_hours import MAX_QUERY_HOURS, HourLike, HourRange, to_hour, upload_hours
+from ._export_hours import MAX_QUERY_HOURS, HourLike, HourRange, hour_of, to_hour, upload_hours
 from ._retry import RetryPolicy
 from ._sent import SendRecord
 from ._verify import Expected, Matcher
@@ -102,7 +102,10 @@ def verify_upload(
     for batch in fetcher.batches(hours):
         matcher.add(batch)
     now = time.time() if _now is None else _now
-    ready = hours.available_at(export_delay_s)
+    # Complete when the hour the upload finished in is exportable (the margin only widens
+    # what is asked for); for hours the caller chose, when their last one is.
+    last_hour = hour_of(sent.finished_at or sent.started_at) if first is None else hours.last
+    ready = HourRange(last_hour, last_hour).available_at(export_delay_s)
     stats = fetcher.stats
     export = ExportSummary(
         source=target.label, hours=hours, requests=stats.requests, files=stats.read.files,

@@ -62,7 +62,9 @@ def sandbox() -> Iterator[Sandbox]:
 
 def _hours_now() -> tuple[str, str]:
     now = time.time()
-    return HourRange(hour_of(now - 60), hour_of(now + 60)).params().values()  # type: ignore[return-value]
+    # The upload was just before now: its hour is in [now - 2 min, now] (and no hour to come,
+    # which would make the export "incomplete").
+    return HourRange(hour_of(now - 120), hour_of(now)).params().values()  # type: ignore[return-value]
 
 
 def read(sb: Sandbox, **kw: object) -> pd.DataFrame:
