@@ -31,6 +31,8 @@ _M3 = np.uint64(0x165667B19E3779F9)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
+_BLOCK = 50_000  # events hashed at a time
+
 # How many extra events are kept as rows (all are counted), and what of each.
 MAX_EXTRA_ROWS = 10_000
 _EXTRA_FIELDS = ("$insert_id", "device_id", "user_id", "event_type", "event_time", "server_upload_time")
@@ -87,21 +89,38 @@ class Expected:
 
     @classmethod
     def from_events(cls, positions: np.ndarray, events: Iterable[Mapping[str, Any]]) -> Expected:
-        """``events[i]`` is the event sent for row ``positions[i]`` (its insert_id and ids as sent)."""
+        """``events[i]`` is the event sent for row ``positions[i]`` (its insert_id and ids as sent).
+
+        Hashed a block at a time: only the hashes (16 bytes a row) are kept, never the strings.
+        """
+        keys: list[np.ndarray] = []
+        hashes: list[np.ndarray] = []
         iids: list[Any] = []
         devices: list[Any] = []
         users: list[Any] = []
+
+        def flush() -> None:
+            h_iid = hash_strings(iids)
+            keys.append(combine(h_iid, hash_strings(devices), hash_strings(users)))
+            hashes.append(h_iid)
+            iids.clear()
+            devices.clear()
+            users.clear()
+
         for event in events:
             iids.append(event.get("insert_id"))
             devices.append(event.get("device_id"))
             users.append(event.get("user_id"))
-        if len(iids) != len(positions):
-            raise ValueError(f"{len(positions):,} positions but {len(iids):,} events")
-        h_iid = hash_strings(iids)
+            if len(iids) >= _BLOCK:
+                flush()
+        flush()
+        n = sum(len(h) for h in hashes)
+        if n != len(positions):
+            raise ValueError(f"{len(positions):,} positions but {n:,} events")
         return cls(
             positions=np.asarray(positions, dtype=np.int64),
-            keys=combine(h_iid, hash_strings(devices), hash_strings(users)),
-            insert_ids=h_iid,
+            keys=np.concatenate(keys),
+            insert_ids=np.concatenate(hashes),
         )
 
 
