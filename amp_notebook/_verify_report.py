@@ -17,6 +17,7 @@ import pandas as pd
 
 from ._export_hours import HourRange
 from ._verify import Expected, Matcher, hash_strings
+from ._words import plural
 
 NOT_EXPORTED = "not_exported"
 NOT_EXPORTED_YET = "not_exported_yet"
@@ -129,20 +130,24 @@ class VerifyReport:
         lines = [
             f"VerifyReport: {self.landed_count:,} of {self.verified_count:,} ingested rows landed, "
             f"{self.missing_count:,} missing",
-            f"  export: {e.hours} from {e.source}: {e.events:,} events in {e.files:,} "
-            f"file{'' if e.files == 1 else 's'}, {e.requests:,} request{'' if e.requests == 1 else 's'}",
+            f"  export: {e.hours} from {e.source}: {plural(e.events, 'event')} in {plural(e.files, 'file')}, "
+            f"{plural(e.requests, 'request')}",
         ]
-        if e.early:
+        if e.early and self.missing_count:
             lines.append(f"  asked early: the export is complete from about {e.complete_from_text()}")
         if self.not_ingested:
-            lines.append(f"  {self.not_ingested:,} rows of the upload were not ingested (not verified: see the result)")
+            were = "was" if self.not_ingested == 1 else "were"
+            lines.append(f"  {plural(self.not_ingested, 'row')} of the upload {were} not ingested "
+                         "(not verified: see the result)")
         if self.extra_count:
-            lines.append(f"  extra: {self.extra_count:,} exported events carry the upload's insert_ids with other ids")
+            carry = "carries" if self.extra_count == 1 else "carry"
+            lines.append(f"  extra: {plural(self.extra_count, 'exported event')} {carry} the upload's insert_ids "
+                         "with other ids")
         reasons = self.reasons()
         if len(reasons):
             lines.append("  missing:")
             for r in reasons.itertuples(index=False):
-                lines.append(f"    {r.reason}: {r.rows:,} (rows {r.examples})")
+                lines.append(f"    {r.reason}: {r.rows:,} ({'row' if r.rows == 1 else 'rows'} {r.examples})")
             lines.append("  resend them: report.to_resend().amplitude.upload(...)")
         return lines
 
@@ -170,9 +175,9 @@ def render_verify_html(report: VerifyReport) -> str:
         _count("extra", report.extra_count, "#bc4c00" if report.extra_count else "#6e7781"),
         "</div>",
         f'<div style="font-size:.9em;opacity:.85">{escape(str(e.hours))} · {escape(e.source)} · '
-        f"{e.events:,} events in {e.files:,} files · {e.requests:,} requests</div>",
+        f"{plural(e.events, 'event')} in {plural(e.files, 'file')} · {plural(e.requests, 'request')}</div>",
     ]
-    if e.early:
+    if e.early and report.missing_count:
         parts.append(f'<div style="font-size:.9em;color:#9a6700">Asked early: the export is complete from about '
                      f"{escape(e.complete_from_text())}</div>")
     reasons = report.reasons()

@@ -110,7 +110,7 @@ def test_basic_auth_is_checked_and_never_echoed(clock: Clock) -> None:
 
 
 def test_data_becomes_exportable_after_the_delay(clock: Clock) -> None:
-    with Sandbox(SandboxConfig(), clock=clock) as sb:  # Amplitude's delay: 3 h from the start of the hour
+    with Sandbox(SandboxConfig(export_delay_s=3 * 3600), clock=clock) as sb:  # about Amplitude's delay
         _post(sb, _events(2))
         assert _export(sb, "20260301T22", "20260301T22").status_code == 404
         clock.now = datetime(2026, 3, 2, 0, 59, tzinfo=timezone.utc).timestamp()

@@ -38,8 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep the event dicts in memory (default: count only; the Export API needs them)")
     p.add_argument("--secret-key", action="append", default=None,
                    help="Export API: accept only this secret key (repeatable); default: any")
-    p.add_argument("--export-delay", type=float, default=3 * 3600.0,
-                   help="Export API: seconds after the start of its upload hour an event is exportable")
+    p.add_argument("--export-delay", type=float, default=0.0,
+                   help="Export API: seconds after the start of its upload hour an event is exportable "
+                        "(Amplitude: about 10800)")
     p.add_argument("--export-events-per-file", type=int, default=10_000)
     p.add_argument("--export-504-over-hours", type=int, default=None,
                    help="Export API fault: 504 for ranges of more hours than this")

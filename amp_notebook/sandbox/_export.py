@@ -10,7 +10,7 @@ From Amplitude's public Export API docs:
   no data; 400 over 4 GB or over 365 days.
 * Data is exportable about 2 hours after the hour it arrived in ("data sent between
   8 and 9 PM ... is available via the Export API at 11 PM"): ``export_delay_s``
-  counts from the start of the upload hour (3 h by default; 0 in tests).
+  counts from the start of the upload hour (0 by default; about 3 h at Amplitude).
 
 Where the docs are silent (choices, kept here):
 
