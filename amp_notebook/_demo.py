@@ -21,7 +21,7 @@ DEMO_MAPPING: dict[str, object] = {"event_properties": ["song", "genre", "durati
 # in the order they are planted. The reason codes are the validator's.
 INVALID_ROWS: tuple[tuple[str, str], ...] = (
     ("id_missing", "neither user_id nor device_id"),
-    ("event_type_reserved", "event_type 'session_start' is reserved"),
+    ("event_type_reserved", "event_type '[Amplitude] Start Session' is reserved"),
     ("string_too_long", "a 1,500-character song title (the limit is 1,024)"),
     ("id_invalid", "user_id 'null' and no device_id"),
 )
@@ -102,7 +102,7 @@ def _break(frame: pd.DataFrame, position: int, reason: str) -> None:
     if reason == "id_missing":
         frame.loc[label, ["user_id", "device_id"]] = None
     elif reason == "event_type_reserved":
-        frame.loc[label, "event_type"] = "session_start"
+        frame.loc[label, "event_type"] = "[Amplitude] Start Session"
     elif reason == "string_too_long":
         frame.loc[label, "song"] = "La " * 500
     elif reason == "id_invalid":

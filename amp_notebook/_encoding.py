@@ -46,7 +46,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -57,6 +57,7 @@ import pandas as pd
 from ._exceptions import ConfigurationError
 from ._keys import EVENT_KEYS, NESTED_KEYS
 from ._mapping import Const, Field, ResolvedMapping
+from ._send_as_is import as_is, as_is_time
 from ._times import check_tz, time_to_ms
 from ._values import (
     _const_value,
@@ -238,15 +239,21 @@ def _builder(layout: tuple[tuple[str, str | None, bool], ...]) -> _Builder:
         whole = [i for i in idx if layout[i][1] is None]
         named = [i for i in idx if layout[i][1] is not None]
         sure = ", ".join(f"{layout[i][1]!r}: v{i}" for i in named if not layout[i][2])
+        pad = "    "
         if whole:
             w = whole[0]
-            lines.append(f"    o = {{**v{w}, {sure}}} if v{w} is not None else {{{sure}}}")
+            # A whole-object cell that is not a dict is only ever one sent as it is
+            # (on_invalid="send"): it stands alone, Amplitude judges it.
+            lines.append(f"    if v{w} is not None and type(v{w}) is not dict: ev[{key!r}] = v{w}")
+            lines.append("    else:")
+            pad = "        "
+            lines.append(f"{pad}o = {{**v{w}, {sure}}} if v{w} is not None else {{{sure}}}")
         else:
-            lines.append(f"    o = {{{sure}}}")
+            lines.append(f"{pad}o = {{{sure}}}")
         for i in named:
             if layout[i][2]:
-                lines.append(f"    if v{i} is not None: o[{layout[i][1]!r}] = v{i}")
-        lines.append(f"    if o: ev[{key!r}] = o")
+                lines.append(f"{pad}if v{i} is not None: o[{layout[i][1]!r}] = v{i}")
+        lines.append(f"{pad}if o: ev[{key!r}] = o")
     lines.append("    return ev")
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), "<amp_notebook event builder>", "exec"), namespace)
@@ -278,10 +285,20 @@ def _chunks(
 
 
 class _Plan:
-    """Per-frame preparation shared by every chunk: sources and constants resolved once."""
+    """Per-frame preparation shared by every chunk: sources and constants resolved once.
 
-    def __init__(self, df: pd.DataFrame, rm: ResolvedMapping, options: EncodeOptions) -> None:
+    ``send_as_is``: field -> row positions whose cell goes out as it is (on_invalid="send").
+    """
+
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        rm: ResolvedMapping,
+        options: EncodeOptions,
+        send_as_is: Mapping[Field, np.ndarray] | None = None,
+    ) -> None:
         self.options = options
+        self.as_is = dict(send_as_is or {})
         # Nested fields grouped by key (whole-object first), so the builder sees them together.
         order = {k: i for i, k in enumerate(EVENT_KEYS)}
         fields = sorted(
@@ -307,24 +324,51 @@ class _Plan:
         self.device = keys.index("device_id") if "device_id" in keys else None
         self.user = keys.index("user_id") if "user_id" in keys else None
 
-    def columns(self, rows: slice | np.ndarray) -> tuple[list[Iterable[Any]], list[bool], int]:
+    def columns(
+        self, rows: slice | np.ndarray, pos: np.ndarray
+    ) -> tuple[list[Iterable[Any]], list[bool], dict[int, list[Any]]]:
+        """(values per field, may-be-missing per field, the typed ids where cells go as is).
+
+        The last: field index -> its encoded values before cells were put back as they are,
+        for the id fields only: the partition key stays the string the typed encoding gives
+        (an id sent as it is may be a list or a number; the pacing plan was made from these).
+        """
         cols: list[Iterable[Any]] = []
         nullable: list[bool] = []
-        n = -1
-        for f, series, value in self.fields:
+        typed_ids: dict[int, list[Any]] = {}
+        for i, (f, series, value) in enumerate(self.fields):
             if series is None:
                 cols.append(value)
                 nullable.append(False)
                 continue
-            vals, maybe_missing = _values(series.iloc[rows], _field_kind(f), self.options)
-            n = len(vals)
+            part = series.iloc[rows]
+            vals, maybe_missing = _values(part, _field_kind(f), self.options)
+            if f in self.as_is:
+                if i in (self.device, self.user):
+                    typed_ids[i] = list(vals)
+                maybe_missing |= self._put_as_is(f, part, pos, vals)
             cols.append(vals)
             nullable.append(maybe_missing)
-        return cols, nullable, n
+        return cols, nullable, typed_ids
+
+    def _put_as_is(self, f: Field, part: pd.Series, pos: np.ndarray, vals: list[Any]) -> bool:
+        """Replace the chunk's cells listed in ``as_is[f]`` by the cells as they are."""
+        hits = np.flatnonzero(np.isin(pos, self.as_is[f]))
+        if not hits.size:
+            return False
+        cells = part.iloc[hits]
+        if f.key == "time":
+            ms, _ = time_to_ms(cells, tz=self.options.tz, time_unit=self.options.time_unit)
+            new = [as_is_time(c, m) for c, m in zip(cells.tolist(), ms.tolist(), strict=True)]
+        else:
+            new = [as_is(c) for c in cells.tolist()]
+        for i, v in zip(hits.tolist(), new, strict=True):
+            vals[i] = v
+        return True
 
     def chunk(self, pos: np.ndarray, rows: slice | np.ndarray) -> EncodedChunk:
         n = len(pos)
-        cols, nullable, _ = self.columns(rows)
+        cols, nullable, typed_ids = self.columns(rows, pos)
         layout = tuple((f.key, f.name, nullable[i]) for i, (f, _, _) in enumerate(self.fields))
         build = _builder(layout)
         iterables = [
@@ -335,7 +379,8 @@ class _Plan:
         # An event with one value that is never missing cannot serialise to "{}".
         may_be_empty = all(nullable)
         payloads = _payloads(events, self._insert_ids(rows, n), may_be_empty)
-        return EncodedChunk(positions=pos, payloads=payloads, partitions=self._partitions(cols, n))
+        keyed = [typed_ids.get(i, c) for i, c in enumerate(cols)] if typed_ids else cols
+        return EncodedChunk(positions=pos, payloads=payloads, partitions=self._partitions(keyed, n))
 
     def _insert_ids(self, rows: slice | np.ndarray, n: int) -> list[Any] | None:
         if self.insert_id is None:
@@ -444,13 +489,16 @@ def encode(
     *,
     positions: np.ndarray | Sequence[int] | None = None,
     chunk_rows: int = 20_000,
+    send_as_is: Mapping[Field, np.ndarray] | None = None,
 ) -> Iterator[EncodedChunk]:
     """Encode rows lazily, ``chunk_rows`` at a time, in the order of ``positions``.
 
-    Each event is serialised once (orjson); bad values are dropped, never sent as NaN.
+    Each event is serialised once (orjson); bad values are dropped, never sent as NaN,
+    except the cells ``send_as_is`` lists (field -> row positions: on_invalid="send"),
+    which go out as they are (``_send_as_is``).
     """
     options = options or EncodeOptions()
-    plan = _Plan(df, rm, options)
+    plan = _Plan(df, rm, options, send_as_is)
     for pos, rows in _chunks(len(df), positions, chunk_rows):
         yield plan.chunk(pos, rows)
 

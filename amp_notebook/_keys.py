@@ -81,7 +81,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "language": ("lang",),
 }
 
-# Reference, "Event keys" -> event_type: reserved names (older docs reserve the last three too).
+# Reference, "Event keys" -> event_type: the reserved names, refused.
 RESERVED_EVENT_TYPES: frozenset[str] = frozenset(
     {
         "[Amplitude] Start Session",
@@ -90,11 +90,11 @@ RESERVED_EVENT_TYPES: frozenset[str] = frozenset(
         "[Amplitude] Revenue (Verified)",
         "[Amplitude] Revenue (Unverified)",
         "[Amplitude] Merged User",
-        "session_start",
-        "session_end",
-        "revenue_amount",
     }
 )
+# Reference, same row: "older docs also reserve" these; today's accept them (GA4 and
+# Firebase exports name events session_start): sent, with a warning.
+FORMERLY_RESERVED_EVENT_TYPES: frozenset[str] = frozenset({"session_start", "session_end", "revenue_amount"})
 
 # Reference, "General rules": ids the server refuses (compared case-insensitively).
 INVALID_IDS: frozenset[str] = frozenset(

@@ -156,7 +156,10 @@ def old_user_properties(
         "it is now, overwriting newer values; map '$skip_user_properties_sync': const(True) to keep them "
         "on the event only"
     )
-    values = pd.to_datetime(times[mask], unit="ms", utc=True).strftime("%Y-%m-%d %H:%M UTC").to_numpy(dtype=object)
+    # errors="coerce": a time beyond pandas' dates (an error of its own: time_invalid,
+    # integer_out_of_range) shows as NaN here rather than failing validate().
+    stamps = pd.to_datetime(times[mask], unit="ms", utc=True, errors="coerce")
+    values = stamps.strftime("%Y-%m-%d %H:%M UTC").to_numpy(dtype=object)
     column = next((f for f in fields if not isinstance(f.source, Const)), None)
     return Finding(column, "user_properties", Reason.OLD_USER_PROPERTIES, mask, message, values)
 

@@ -30,6 +30,7 @@ from pandas.api.types import infer_dtype
 
 from ._keys import (
     ALL_ZERO_DEVICE_ID,
+    FORMERLY_RESERVED_EVENT_TYPES,
     INTEGER_MAX,
     INTEGER_MIN,
     INVALID_IDS,
@@ -38,6 +39,7 @@ from ._keys import (
     PLAN_FIELDS,
     RESERVED_EVENT_TYPES,
 )
+from ._times import time_to_ms
 
 __all__ = [
     "RULES",
@@ -62,6 +64,7 @@ class Reason(str, Enum):
 
     EVENT_TYPE_MISSING = "event_type_missing"
     EVENT_TYPE_RESERVED = "event_type_reserved"
+    EVENT_TYPE_FORMERLY_RESERVED = "event_type_formerly_reserved"
     ID_MISSING = "id_missing"
     ID_TOO_SHORT = "id_too_short"
     ID_INVALID = "id_invalid"
@@ -112,16 +115,17 @@ RULES: dict[Reason, Rule] = {
     for r in (
         Rule(Reason.EVENT_TYPE_MISSING, _E, _KEYS, "every event needs an event_type"),
         Rule(Reason.EVENT_TYPE_RESERVED, _E, _KEYS, "reserved event types are not allowed"),
+        Rule(Reason.EVENT_TYPE_FORMERLY_RESERVED, _W, _KEYS, "session_start, session_end, revenue_amount: reserved only in older docs"),
         Rule(Reason.ID_MISSING, _E, _KEYS, "every event needs a user_id or a device_id"),
         Rule(Reason.ID_TOO_SHORT, _E, _KEYS, "ids shorter than min_id_length are removed"),
         Rule(Reason.ID_INVALID, _E, _GENERAL, "ids on the invalid list are refused (400)"),
         Rule(Reason.DEVICE_ID_ALL_ZERO, _E, _KEYS, "an all-zero device_id is dropped with an error"),
-        Rule(Reason.TIME_INVALID, _E, _KEYS, "time is an integer in ms since the epoch"),
+        Rule(Reason.TIME_INVALID, _E, _KEYS, "time is an integer in ms since the epoch (not before it)"),
         Rule(Reason.TIME_SUSPICIOUS, _W, _KEYS, "time far from now: probably a unit mix-up"),
         Rule(Reason.STRING_TOO_LONG, _E, _GENERAL, "string values are at most 1024 characters"),
         Rule(Reason.NESTING_TOO_DEEP, _E, _KEYS, "property objects nest at most 40 levels"),
         Rule(Reason.GROUPS_TOO_MANY, _W, _KEYS, "at most 5 group types / 10 values are tracked"),
-        Rule(Reason.REVENUE_INCOMPLETE, _E, _KEYS, "productId/revenueType need price+quantity or revenue"),
+        Rule(Reason.REVENUE_INCOMPLETE, _W, _KEYS, "productId/revenueType need price+quantity or revenue to count as revenue"),
         Rule(Reason.REVENUE_MISMATCH, _W, _KEYS, "with price, quantity and revenue, revenue = price x quantity"),
         Rule(Reason.NOT_A_NUMBER, _E, _KEYS, "numeric keys take finite JSON numbers"),
         Rule(Reason.NOT_AN_INTEGER, _E, _KEYS, "integer keys take whole numbers"),
@@ -315,15 +319,17 @@ def too_long(strings: pd.Series, n: np.ndarray | None = None) -> tuple[np.ndarra
         return n > MAX_STRING_LENGTH, n
 
 
-def event_type_problems(strings: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Reference, "Event keys" -> event_type: required, and reserved names are refused.
+def event_type_problems(strings: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference, "Event keys" -> event_type: required, and reserved names are refused;
+    the names only older docs reserve are accepted (a warning). -> (missing, reserved, formerly)
 
     An empty or blank event_type counts as missing: there is no event name to record.
     """
     absent = missing(strings)
     blank = ~absent & mask(strings.fillna("x").str.strip().str.len() == 0)
     reserved = mask(strings.isin(list(RESERVED_EVENT_TYPES))) & ~absent
-    return absent | blank, reserved
+    formerly = mask(strings.isin(list(FORMERLY_RESERVED_EVENT_TYPES))) & ~absent
+    return absent | blank, reserved, formerly
 
 
 @dataclass
@@ -426,8 +432,6 @@ def numbers(values: pd.Series, *, datetimes_as_ms: bool = False) -> Numbers:
     elif dtype.kind in "iuf":
         v = values.to_numpy(dtype=float, na_value=np.nan)
     elif dtype.kind == "M" and datetimes_as_ms:
-        from ._encoding import time_to_ms
-
         v = time_to_ms(values)[0].to_numpy(dtype=float, na_value=np.nan)
     elif is_object(dtype):
         if object_kind(values) in _NUMERIC_KINDS:

@@ -45,6 +45,7 @@ from ._responses import CONNECTION_REFUSED
 from ._result import FAILED, SKIPPED, RowLedger, UploadResult
 from ._retry import RetryPolicy
 from ._runner import run_sync
+from ._send_as_is import cells_to_send_as_is
 from ._sent import SendRecord
 from ._validation import ValidateOptions, validate_frame
 from ._words import plural
@@ -99,8 +100,12 @@ async def upload_async(
     """Validate ``df``, send the valid rows, and return what happened to each row.
 
     Locally invalid rows are not sent (``on_invalid="skip"``, reported as
-    skipped), or stop the upload (``"raise"``), or are sent anyway (``"send"``,
-    Amplitude then rejects them). ``dry_run=True`` validates, encodes and
+    skipped), or stop the upload (``"raise"``), or are sent with their values as
+    they are (``"send"``: the invalid cells unchanged, a text ``time``, ``2.5`` for
+    ``quantity``, ``"4.99"`` for ``price``; Amplitude judges them, and the rows it
+    refuses end rejected with its reason, the local one staying in
+    ``result.validation``; JSON has no Infinity, so ``inf`` goes as the text
+    ``"inf"``, and an integer beyond 64 bits as its exact digits). ``dry_run=True`` validates, encodes and
     batches, and sends nothing. ``sample=n`` uploads a canary of ``n`` rows picked at
     random (seeded, in frame order) first: the result covers those rows; check it
     (``result.verify()``) before sending the whole frame.
@@ -173,7 +178,9 @@ async def upload_async(
     # devices pacing cannot hold back (most of them), and the pacing cost is known.
     plan = PartitionPlan.from_keys(lambda: iter_partition_keys(df, rm, options_enc, positions=order))
     result.pacing = PacingEstimate.of(plan, pacing, ep.api)
-    chunks = encode(df, rm, options_enc, positions=order)
+    # on_invalid="send": the cells the local rules refuse go out as they are (_send_as_is).
+    as_is = cells_to_send_as_is(report.failures, rm) if on_invalid == "send" and not report.ok else None
+    chunks = encode(df, rm, options_enc, positions=order, send_as_is=as_is)
 
     if dry_run:
         # Measured as it will stand in the JSON body (escapes included); a typical

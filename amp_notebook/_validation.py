@@ -33,7 +33,7 @@ from ._preflight import findings
 from ._report import FAILURE_COLUMNS, ValidationReport
 from ._rules import Reason, Severity
 from ._time_text import advice as time_advice
-from ._times import check_tz
+from ._times import check_tz, time_to_ms
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable, Mapping, Sequence
@@ -360,7 +360,7 @@ class _Validator:
     def event_type(self, src: _Source) -> None:
         """Reference, "Event keys" -> event_type: required; reserved names are refused."""
         strings = self.strings(src)
-        absent, reserved = R.event_type_problems(strings)
+        absent, reserved, formerly = R.event_type_problems(strings)
         self.out.add(
             src, absent, Reason.EVENT_TYPE_MISSING,
             "event_type is missing or blank: every event needs one; fill the cell, or map "
@@ -372,6 +372,16 @@ class _Validator:
                 strings.to_numpy(dtype=object)[reserved],
                 lambda v: f"event_type {v!r} is reserved by Amplitude and refused: rename the event",
             ),
+        )
+        self.out.add(
+            src, formerly, Reason.EVENT_TYPE_FORMERLY_RESERVED,
+            _per_value(
+                strings.to_numpy(dtype=object)[formerly],
+                lambda v: f"event_type {v!r} was reserved in older Amplitude docs; today only the "
+                "'[Amplitude] ...' names are, so it is sent and accepted (GA4/Firebase exports use "
+                "it); rename it if it must not look like Amplitude's own session or revenue events",
+            ),
+            severity=Severity.WARNING,
         )
         self.string_length(src, strings)
 
@@ -435,8 +445,6 @@ class _Validator:
     # -- time ------------------------------------------------------------------------
     def time(self, src: _Source) -> None:
         """Reference, "Event keys" -> time: an integer, ms since the Unix epoch."""
-        from ._encoding import time_to_ms  # written concurrently by the encoder's author
-
         with warnings.catch_warnings():
             # The encoder warns about a seconds-looking column; here the report says it per row.
             warnings.simplefilter("ignore", UserWarning)
@@ -453,6 +461,19 @@ class _Validator:
             big |= R.out_of_int64(src.values)
         self.integer_out_of_range(src, big)
         bad = bad | big  # one verdict per cell: the time checks below skip it
+        # Reference, "Event keys" -> time: ms *since* the epoch; the server refuses a
+        # negative one (as the sandbox does): an error, not a "before 2000" warning.
+        with np.errstate(invalid="ignore"):
+            negative = ~bad & (ms < 0)
+        self.out.add(
+            src, negative, Reason.TIME_INVALID,
+            _per_value(
+                ms[negative],
+                lambda v: f"time is {_iso(v)}, before 1970-01-01 (negative ms since the epoch): "
+                "Amplitude refuses it; fix the value (seconds or a wrong time_unit?)",
+            ),
+        )
+        bad = bad | negative
         self.time_missing(src, np.isnan(ms) & ~bad)
         early, late = R.time_flags(ms, self.options.now_ms)
         numeric = src.values.dtype.kind in "iuf" and not R.is_bool_dtype(src.values.dtype)
@@ -785,7 +806,8 @@ class _Validator:
             self.out.add(
                 src, bad, Reason.REVENUE_INCOMPLETE,
                 f"{key} is set but the event has neither revenue nor both price and quantity: "
-                "Amplitude records no revenue; map revenue, or price and quantity",
+                "Amplitude accepts the event but records no revenue; map revenue, or price and quantity",
+                severity=Severity.WARNING,
             )
         if all(k in self.nums for k in ("price", "quantity", "revenue")):
             p, q, r = (self.nums[k][1].values for k in ("price", "quantity", "revenue"))

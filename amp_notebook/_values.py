@@ -12,7 +12,7 @@ import datetime as _dt
 import math
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -24,8 +24,16 @@ from ._keys import EVENT_KEYS, INTEGER_MAX, INTEGER_MIN
 from ._mapping import Const, Field
 from ._times import _is_missing, _isna, _utc_naive, time_to_ms
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._encoding import EncodeOptions
+
+class TimeOptions(Protocol):
+    """What reading values needs of ``_encoding.EncodeOptions`` (a protocol: no import of
+    ``_encoding``, which imports this module)."""
+
+    @property
+    def tz(self) -> str: ...
+
+    @property
+    def time_unit(self) -> str | None: ...
 
 _MISSING: Any = object()  # returned by the cleaners for "drop this key"
 _INT64 = (-(2**63), 2**64 - 1)  # orjson writes 64-bit ints (signed and unsigned)
@@ -288,7 +296,7 @@ def _iso_column(values: pd.Series) -> list[Any]:
     return _with_missing(strings.tolist(), ~present)
 
 
-def _series_values(values: pd.Series, kind: str, options: EncodeOptions) -> list[Any]:
+def _series_values(values: pd.Series, kind: str, options: TimeOptions) -> list[Any]:
     """One column -> JSON-ready values per row (None where missing) for a key kind."""
     return _values(values, kind, options)[0]
 
@@ -334,7 +342,7 @@ def _whole_as_int(arr: np.ndarray, finite: np.ndarray) -> tuple[list[Any], bool]
     return _with_mask(out, ~finite)
 
 
-def _values(values: pd.Series, kind: str, options: EncodeOptions) -> tuple[list[Any], bool]:
+def _values(values: pd.Series, kind: str, options: TimeOptions) -> tuple[list[Any], bool]:
     """(values, maybe_missing): maybe_missing is False only when no value is None."""
     if kind == "id":
         out, maybe_missing = _values(values, "string", options)
@@ -403,14 +411,14 @@ def _source_series(df: pd.DataFrame, field: Field) -> pd.Series:
     return col
 
 
-def _const_value(field: Field, options: EncodeOptions) -> Any:
+def _const_value(field: Field, options: TimeOptions) -> Any:
     assert isinstance(field.source, Const)
     one = pd.Series([None], dtype=object)
     one.iloc[0] = field.source.value  # keeps lists/dicts as one cell
     return _series_values(one, _field_kind(field), options)[0]
 
 
-def field_values(df: pd.DataFrame, field: Field, options: EncodeOptions) -> list[object]:
+def field_values(df: pd.DataFrame, field: Field, options: TimeOptions) -> list[object]:
     """JSON-ready Python values per row for ``field``, None where missing, exactly as sent."""
     if isinstance(field.source, Const):
         return [_const_value(field, options)] * len(df)

@@ -22,7 +22,7 @@ from amp_notebook.cli import main, parse_mapping
 from amp_notebook.sandbox import Sandbox, SandboxConfig
 
 PROPS = "event_properties=song,genre,duration_s"
-# Reference, "Event keys": session_start is a reserved event_type; "General rules":
+# Reference, "Event keys": "[Amplitude] Start Session" is a reserved event_type; "General rules":
 # strings over 1024 characters; every event needs a user_id or a device_id.
 EXPECTED_REASONS = {"id_missing", "event_type_reserved", "string_too_long"}
 
@@ -81,7 +81,7 @@ def test_sample_events_is_realistic_and_deterministic() -> None:
     assert pd.api.types.is_datetime64_any_dtype(a["time"])
     assert a["time"].is_monotonic_increasing
     # The planted rows (reference rules), exactly as INVALID_ROWS says.
-    assert (a["event_type"] == "session_start").sum() == 1
+    assert (a["event_type"] == "[Amplitude] Start Session").sum() == 1
     assert (a["song"].str.len() > 1024).sum() == 1
     assert (a["user_id"].isna() & a["device_id"].isna()).sum() == 1
     assert ((a["user_id"] == "null") & a["device_id"].isna()).sum() == 1

@@ -205,6 +205,24 @@ def _assert_settled(result: amp.UploadResult, df: pd.DataFrame) -> None:
     assert c["ingested"] + c["rejected"] + c["failed"] + c["skipped"] == len(df)
 
 
+def _assert_one_verdict(report: amp.ValidationReport, result: amp.UploadResult, on_invalid: str) -> None:
+    """One rule, one verdict (tests/test_one_verdict.py, fuzzed): Amplitude (the sandbox)
+    rejects only rows the validator calls errors, and, sent as they are, every such row
+    but the documented differences (time_missing; a property integer beyond 64 bits)."""
+    status = result.rows["status"].to_numpy()
+    f = report.failures[report.failures["severity"] == "error"]
+    differs = (f["reason"] == "time_missing") | (
+        (f["reason"] == "integer_out_of_range") & f["key"].str.contains("properties", regex=False)
+    )
+    errors = set(f.index.tolist())
+    agreed = errors - set(f.index[differs].tolist())
+    for p in np.flatnonzero(status == "rejected").tolist():
+        assert p in errors, (p, result.rows.iloc[p].to_dict())
+    if on_invalid == "send":
+        for p in sorted(agreed):
+            assert status[p] == "rejected", (p, f.loc[[p], ["key", "reason", "message", "value"]].to_dict("records"), result.rows.iloc[p].to_dict())
+
+
 def _canonical(event: dict[str, Any]) -> str:
     return json.dumps(event, sort_keys=True, allow_nan=False)
 
@@ -267,6 +285,7 @@ def test_hostile_frames_upload_safely(df: pd.DataFrame, on_invalid: str) -> None
         _assert_settled(res, df)
         return
     _assert_settled(result, df)
+    _assert_one_verdict(report, result, on_invalid)
 
     stored = sb.emulator.ingested
     for ev in stored:

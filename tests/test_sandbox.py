@@ -127,7 +127,8 @@ def nested(depth: int) -> dict[str, Any]:
         (ev(event_type=_DROP), "events_with_missing_fields", "event_type"),
         (ev(event_type=""), "events_with_missing_fields", "event_type"),
         (ev(event_type="[Amplitude] Revenue"), "events_with_invalid_fields", "event_type"),
-        (ev(event_type="session_start"), "events_with_invalid_fields", "event_type"),
+        (ev(event_type="   "), "events_with_missing_fields", "event_type"),
+        (ev(time=-1), "events_with_invalid_fields", "time"),
         (ev(device_id=_DROP), "events_with_missing_fields", "user_id"),
         (ev(device_id="abc"), "events_with_invalid_id_lengths", "device_id"),
         (ev(device_id="NULL"), "events_with_invalid_fields", "device_id"),
@@ -176,6 +177,12 @@ def test_invalid_event_is_listed_by_field(event: Any, table: str, field: str) ->
         ev(user_id=None),  # null counts as absent
         ev(platform="x" * 1024, library="custom/1.0"),  # unknown keys are ignored
         ev(**{"$skip_user_properties_sync": True}, groups={"org": ["a", "b"], "team": 7}),
+        # Reference, "Event keys": only older docs reserve these; today they are events.
+        ev(event_type="session_start"),
+        ev(event_type="revenue_amount"),
+        # "Every string value" is limited: names are not values.
+        ev(event_properties={"k" * 2000: 1}, groups={"t" * 2000: "a"}),
+        ev(productId="sku-1"),  # no revenue counted, but a fine event
     ],
 )
 def test_valid_events_are_accepted(event: dict[str, Any]) -> None:

@@ -15,6 +15,10 @@ package docstring):
   (one key, so one rejection per event).
 * An id on the invalid-id list is a 400 even when it is also short: the list is
   checked before the length rule.
+* A blank ``event_type`` (only whitespace) is a missing one: no name to record.
+* "Every string value ... at most 1024 characters" limits values: property names
+  and group types are names, not limited.
+* ``time`` is ms *since* the epoch: a negative one is refused.
 * ``productId``/``revenueType`` without price/revenue is accepted (Amplitude just
   does not count it as revenue); groups beyond 5 types / 10 values are dropped
   from the stored event, not rejected.
@@ -80,16 +84,14 @@ def _add(table: dict[str, list[int]], key: str, index: int) -> None:
 
 
 def _container_ok(value: Any, depth: int) -> bool:
-    """Strings <= 1024 chars (keys too) and nesting <= 40 levels (reference, "General
+    """String values <= 1024 chars and nesting <= 40 levels (reference, "General
     rules" and event_properties). The property object itself is level 1; each nested
-    object or array adds one."""
+    object or array adds one. Names (keys) are not values: not limited."""
     if depth > MAX_NESTING_DEPTH:
         return False
     # Two loops rather than one generic one: this runs for every event (hot path).
     if type(value) is dict:
-        for k, v in value.items():
-            if len(k) > MAX_STRING_LENGTH:
-                return False
+        for v in value.values():
             t = type(v)
             if t is str:
                 if len(v) > MAX_STRING_LENGTH:
@@ -117,9 +119,7 @@ def _groups_ok(value: Any) -> bool:
     # Reference, "Event keys" -> groups: group type -> value or list of values.
     if not isinstance(value, dict):
         return False
-    for k, v in value.items():
-        if len(k) > MAX_STRING_LENGTH:
-            return False
+    for v in value.values():  # group types are names, not values: not limited
         values = v if isinstance(v, list) else [v]
         for x in values:
             if isinstance(x, str):
@@ -242,7 +242,7 @@ def check_event(index: int, event: Any, min_id_length: int, problems: Problems) 
 
     # Reference, "Event keys" -> event_type: required, reserved names refused.
     et = event.get("event_type")
-    if et is None or et == "":
+    if et is None or (isinstance(et, str) and not et.strip()):  # a blank name is no name
         _add(problems.missing, "event_type", index)
         ok = False
     elif isinstance(et, str) and et in RESERVED_EVENT_TYPES:
