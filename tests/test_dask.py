@@ -133,7 +133,9 @@ def test_each_device_in_time_order_and_no_429_with_hot_devices(client):
     assert busiest > 1000
     with Sandbox(config) as sb:
         started = time.monotonic()
-        result = send(dd.from_pandas(df, npartitions=4), sb, pacing=Pacing(device_eps=500, window_s=2))
+        updates: list = []
+        result = send(dd.from_pandas(df, npartitions=4), sb, pacing=Pacing(device_eps=500, window_s=2),
+                      progress=updates.append)  # one view of the whole job
         elapsed = time.monotonic() - started
         got = sb.ingested_frame()
         counters = sb.emulator.counters
@@ -143,6 +145,11 @@ def test_each_device_in_time_order_and_no_429_with_hot_devices(client):
     for _, group in got.assign(seq=seq).groupby("device_id"):
         assert group["time"].is_monotonic_increasing and group["seq"].is_monotonic_increasing
     assert elapsed >= (busiest - 1000) / 500  # the busiest device could not go faster
+    # Progress: the partitions' counts summed as they come, then one final update.
+    assert len(updates) > 3 and updates[-1].phase == "done"
+    assert updates[-1].ingested == updates[-1].total == len(df)
+    sent = [u.sent for u in updates[:-1]]
+    assert sent == sorted(sent) and 0 < sent[len(sent) // 2] < len(df)
 
 
 def test_starter_limits_held_across_workers(client):
