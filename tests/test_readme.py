@@ -9,6 +9,7 @@ API key in the environment (the README's uploads go to the local sandbox). Every
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shlex
@@ -41,6 +42,8 @@ def test_python_blocks_run_as_written(tmp_path: Path, monkeypatch: pytest.Monkey
     namespace: dict[str, object] = {"__name__": "__readme__"}
     try:
         for i, code in enumerate(blocks):
+            if "import dask" in code and importlib.util.find_spec("dask") is None:
+                continue  # the Dask block needs the dask extra (CI's pandas-3 pass has it)
             try:
                 exec(compile(code, f"README.md python block {i + 1}", "exec"), namespace)
             except Exception as exc:  # say which block, with the code
