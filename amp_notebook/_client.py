@@ -317,13 +317,14 @@ class Uploader:
 
         if outcome.kind == "fatal":
             raise StopUpload(outcome)
-        self._probing = outcome.kind == "split"
+        self._probing = outcome.kind == "split" and outcome.shrink  # a 413: probe the size again
         if outcome.kind == "split":
             ledger.splits += 1
-            # Later requests would be too large too: shrink the body limit to what
-            # got refused, halved, so one 413 does not become one per request.
-            body_size = self.envelope + batch.nbytes
-            self.scheduler.shrink(max_body_bytes=max(1024, body_size // 2))
+            if outcome.shrink:
+                # Later requests would be too large too: shrink the body limit to what
+                # got refused, halved, so one 413 does not become one per request.
+                body_size = self.envelope + batch.nbytes
+                self.scheduler.shrink(max_body_bytes=max(1024, body_size // 2))
             if len(batch) > 1:
                 answer.origin.live += 1  # two halves carry it now
                 for half in batch.split():

@@ -113,7 +113,8 @@ class Outcome:
     ``retry_after``: the server's Retry-After in seconds, when it sent a usable one.
     ``eps_threshold``: the events/s per device or user the server says it throttles
     at (reference, "Responses", 429 and 400 silenced), when it sent a usable one.
-    For kind "split" the loop halves the batch and sends both halves.
+    For kind "split" the loop halves the batch and sends both halves; ``shrink``
+    says the body was too large (a 413), so later requests are made smaller too.
     For kind "fatal" every index is in ``failed`` and the loop stops with
     ``error`` / ``code`` / ``missing_field`` / ``invalid_api_key``.
     """
@@ -132,6 +133,7 @@ class Outcome:
     missing_field: str | None = None
     throttled: tuple[int, ...] = ()
     eps_threshold: float | None = None  # the rate the server throttles at, when it says (429, 400 silenced)
+    shrink: bool = True
 
     def final_indexes(self) -> tuple[int, ...]:
         """Indexes with a final answer (ingested, rejected or failed), ascending."""
