@@ -1,5 +1,5 @@
-"""A local, faithful emulator of Amplitude's HTTP V2 and Batch ingestion APIs, and of its
-Export API over what they stored.
+"""A local, faithful emulator of Amplitude's HTTP V2, Batch, Identify and Group Identify APIs,
+and of its Export API over the events they stored.
 
 The test oracle for the uploader, and what notebooks on Binder/CI upload to::
 
@@ -11,11 +11,13 @@ The test oracle for the uploader, and what notebooks on Binder/CI upload to::
         sb.emulator.requests   # status, event count, path per request (never the key)
         httpx.get(sb.export_url, params={"start": "20260101T00", "end": "20260101T23"},
                   auth=("api-key", "secret-key"))   # a zip of gzipped JSON lines
+        sb.user_properties()   # what /identify set; sb.group_properties(): /groupidentify
 
 Three ways in: ``Sandbox`` (a real HTTP/1.1 server on 127.0.0.1, in a thread),
 ``SandboxTransport`` (httpx sync/async transport, in-process), and
 ``python -m amp_notebook.sandbox --port 0`` (separate process; prints its URL).
-Behaviour choices are listed in ``_emulator`` (responses) and ``_checks`` (events).
+Behaviour choices are listed in ``_emulator`` (responses), ``_checks`` (events),
+``_identify`` (identifications) and ``_properties`` (property operations).
 """
 
 from __future__ import annotations
@@ -32,13 +34,16 @@ from ._emulator import (
     Route,
 )
 from ._export import EXPORT_PATH
+from ._identify import GROUP_IDENTIFY_PATH, IDENTIFY_PATH
 from ._server import Sandbox
 from ._transport import SandboxTransport
 
 __all__ = [
     "BATCH_PATH",
     "EXPORT_PATH",
+    "GROUP_IDENTIFY_PATH",
     "HTTP_PATH",
+    "IDENTIFY_PATH",
     "ROUTES",
     "Emulator",
     "Faults",

@@ -121,6 +121,13 @@ class SandboxConfig:
     ``export_size_limit`` compressed bytes get a 400. Faults: ``export_504_over_hours``
     answers 504 to ranges of more hours (0: to every export); ``export_truncate`` cuts every export zip
     in half.
+
+    Identify and Group Identify (identify-api.md): a form body of
+    ``identify_body_limit`` bytes or more gets a 413, and so do more than
+    ``identify_object_limit`` identifications or, for groups, more than
+    ``group_property_limit`` group properties in one request; a user's updates
+    beyond ``identify_hourly_limit`` in an hour are dropped. Identify is throttled
+    per user with ``device_eps`` / ``window_s`` / ``limit_mode`` ("as HTTP V2").
     """
 
     api_keys: frozenset[str] | None = field(default=None, repr=False)
@@ -150,6 +157,10 @@ class SandboxConfig:
     export_size_limit: int = 4 * 1024**3
     export_504_over_hours: int | None = None
     export_truncate: bool = False
+    identify_body_limit: int | None = 1_000_000
+    identify_object_limit: int | None = 1024
+    group_property_limit: int | None = 1024
+    identify_hourly_limit: int | None = 1800
 
     def __post_init__(self) -> None:
         # Accept any iterable of strings for the sets (a list is the natural literal).

@@ -1,5 +1,6 @@
 """A pure emulator of Amplitude's HTTP V2 (``POST /2/httpapi``) and Batch (``POST /batch``) APIs,
-and of the Export API (``GET /api/2/export``, in ``_export``) over what they stored.
+of the Export API (``GET /api/2/export``, in ``_export``) over what they stored, and, through
+``_identify``, of Identify (``POST /identify``) and Group Identify (``POST /groupidentify``).
 
 ``Emulator.handle(path, body, headers, now)`` -> :class:`Response`. No IO, no clock
 (``now`` is passed in, seconds since the epoch), no sleeping (latency is returned
@@ -62,13 +63,15 @@ from ._books import DedupBook, QuotaBook, RateBook
 from ._checks import Problems, check_event, partition_of
 from ._config import SandboxConfig
 from ._export import EXPORT_PATH, export_response
+from ._identify import GROUP_IDENTIFY_PATH, IDENTIFY_PATH, IdentifyBook, read_identifications
 
 if TYPE_CHECKING:
     import pandas as pd
 
 HTTP_PATH = "/2/httpapi"
 BATCH_PATH = "/batch"
-_APIS = {HTTP_PATH: "http", BATCH_PATH: "batch"}
+_APIS = {HTTP_PATH: "http", BATCH_PATH: "batch", IDENTIFY_PATH: "identify", GROUP_IDENTIFY_PATH: "groupidentify"}
+_IDENTIFY_APIS = frozenset({"identify", "groupidentify"})
 _JSON = {"content-type": "application/json"}
 _HTML = {"content-type": "text/html"}
 
@@ -178,6 +181,7 @@ class Emulator:
             new = new.replace(**changes) if changes else new
             if new.window_s != self._config.window_s:
                 self._rates = {"http": RateBook(new.window_s), "batch": RateBook(new.window_s)}
+                self._identify.rates = RateBook(new.window_s)
             if new.project_window_s != self._config.project_window_s:
                 self._project = RateBook(new.project_window_s)
             if new.dedup_window_s != self._config.dedup_window_s:
@@ -220,6 +224,7 @@ class Emulator:
             self._lost_keys: set[tuple[str, str]] = set()  # lost once: stored when sent again
             self._dedup = DedupBook(cfg.dedup_window_s)
             self._rates = {"http": RateBook(cfg.window_s), "batch": RateBook(cfg.window_s)}
+            self._identify = IdentifyBook(cfg.window_s)
             self._quota = QuotaBook()
             self._project = RateBook(cfg.project_window_s)  # "events" and "requests", whole project
             self._requests: deque[RequestRecord] = deque(maxlen=cfg.log_limit)
@@ -256,6 +261,28 @@ class Emulator:
         events_lost (acknowledged, not stored), exports."""
         with self._lock:
             return dict(self._counters)
+
+    def user_properties(self, user_id: str | None = None) -> pd.DataFrame | dict[str, Any] | None:
+        """What Identify has set: a frame of every user (``user_id``, ``device_id``, one
+        column per property; Amplitude's own fields as ``[Amplitude] <name>``), or, given
+        an id (a user_id, or the device_id of a device-only user), that user's properties
+        as a dict (None when unknown)."""
+        with self._lock:
+            if user_id is None:
+                return self._identify.users_frame()
+            return self._identify.user(user_id)
+
+    def group_properties(
+        self, group_type: str | None = None, group_value: str | None = None
+    ) -> pd.DataFrame | dict[str, Any] | None:
+        """What Group Identify has set: a frame (``group_type``, ``group_value``, one column
+        per property), or one group's properties as a dict (None when unknown)."""
+        with self._lock:
+            if group_type is None or group_value is None:
+                frame = self._identify.groups_frame()
+                return frame if group_type is None else frame[frame["group_type"] == group_type]
+            props = self._identify.groups.get((group_type, group_value))
+            return None if props is None else dict(props)
 
     def ingested_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -295,7 +322,7 @@ class Emulator:
         return route.handler(self, Request(path.rstrip("/") or "/", method, body, headers or {}, now, query))
 
     def _ingest(self, req: Request) -> Response:
-        """POST /2/httpapi and /batch: scripted answers, faults, then the real server."""
+        """POST /2/httpapi, /batch, /identify, /groupidentify: scripted answers, faults, then the real server."""
         path, body, now = req.path, req.body, req.now
         api = _APIS[path]
         with self._lock:
@@ -310,7 +337,7 @@ class Emulator:
             delay = faults.latency_s + (faults.latency_spike_s if u_spike < faults.latency_spike_p else 0.0)
 
             if scripted is not None and not scripted.ingest:
-                resp = self._scripted(scripted, body)
+                resp = self._scripted(scripted, body, path)
                 self._log(now, path, resp, None, len(body), 0, 0)
                 return _with_delay(resp, delay)
             if scripted is None:
@@ -324,10 +351,14 @@ class Emulator:
                     self._log(now, path, resp, None, len(body), 0, 0)
                     return _with_delay(resp, delay)
 
-            resp, n_events, stored, dups = self._process(api, body, now)
+            if api in _IDENTIFY_APIS:
+                status, doc, n_events, stored = self._identify.process(api, body, req.headers, now, cfg, self._counters)
+                resp, dups = _json_response(status, doc), 0
+            else:
+                resp, n_events, stored, dups = self._process(api, body, now)
 
             if scripted is not None:
-                resp = self._scripted(scripted, body)
+                resp = self._scripted(scripted, body, path)
             else:
                 fault = None
                 cuts = (
@@ -380,13 +411,13 @@ class Emulator:
         else:
             c[f"status_{resp.status}"] += 1
 
-    def _scripted(self, s: _Scripted, body: bytes) -> Response:
+    def _scripted(self, s: _Scripted, body: bytes, path: str) -> Response:
         if s.status is None:
             return Response(0, drop=True, fault="script")
         if s.body is not None:
             raw = s.body
         elif s.status == 429:
-            raw = self._all_throttled(body)
+            raw = self._all_throttled(body, path)
         else:
             raw = _default_body(s.status).body
         headers = dict(s.headers) if s.headers is not None else (
@@ -394,8 +425,8 @@ class Emulator:
         )
         return Response(s.status, raw, headers, fault="script")
 
-    def _all_throttled(self, body: bytes) -> bytes:
-        """A 429 body naming every event of the request (for a scripted 429)."""
+    def _all_throttled(self, body: bytes, path: str) -> bytes:
+        """A 429 body naming every event (or identification) of the request (for a scripted 429)."""
         out: dict[str, Any] = {
             "code": 429,
             "error": _ERRORS[429],
@@ -404,10 +435,13 @@ class Emulator:
             "throttled_users": {},
             "throttled_events": [],
         }
-        try:
-            events = orjson.loads(body).get("events")
-        except (orjson.JSONDecodeError, AttributeError):
-            events = None
+        if _APIS.get(path) in _IDENTIFY_APIS:
+            events: Any = read_identifications(body)
+        else:
+            try:
+                events = orjson.loads(body).get("events")
+            except (orjson.JSONDecodeError, AttributeError):
+                events = None
         if isinstance(events, list):
             rate = math.floor(self._config.device_eps) + 1
             for i, ev in enumerate(events):
@@ -652,7 +686,8 @@ def _eps(count: int, window_s: float) -> int:
 
 
 def _health(_emu: Emulator, _req: Request) -> Response:
-    return Response(200, b"amp_notebook sandbox: POST /2/httpapi or /batch, GET /api/2/export\n",
+    return Response(200, b"amp_notebook sandbox: POST /2/httpapi, /batch, /identify or /groupidentify; "
+                    b"GET /api/2/export\n",
                     {"content-type": "text/plain"})
 
 
@@ -667,6 +702,9 @@ _POST, _GET = frozenset({"POST"}), frozenset({"GET"})
 ROUTES: dict[str, Route] = {
     HTTP_PATH: Route(_POST, Emulator._ingest),
     BATCH_PATH: Route(_POST, Emulator._ingest),
+    # identify-api.md: Identify and Group Identify (form bodies; see _identify).
+    IDENTIFY_PATH: Route(_POST, Emulator._ingest),
+    GROUP_IDENTIFY_PATH: Route(_POST, Emulator._ingest),
     "/": Route(_GET, _health),
     "/_sandbox/stats": Route(_GET, _stats),
     EXPORT_PATH: Route(_GET, Emulator._export),

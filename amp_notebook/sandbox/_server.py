@@ -34,6 +34,7 @@ import orjson
 from ._config import SandboxConfig
 from ._emulator import BATCH_PATH, HTTP_PATH, Emulator
 from ._export import EXPORT_PATH
+from ._identify import GROUP_IDENTIFY_PATH, IDENTIFY_PATH
 from ._transport import SandboxTransport
 
 if TYPE_CHECKING:
@@ -246,6 +247,14 @@ class Sandbox:
     def export_url(self) -> str:
         return self.url + EXPORT_PATH
 
+    @property
+    def identify_url(self) -> str:
+        return self.url + IDENTIFY_PATH
+
+    @property
+    def group_identify_url(self) -> str:
+        return self.url + GROUP_IDENTIFY_PATH
+
     # -- delegation to the emulator -------------------------------------------------------
 
     @property
@@ -258,6 +267,16 @@ class Sandbox:
 
     def ingested_frame(self) -> pd.DataFrame:
         return self.emulator.ingested_frame()
+
+    def user_properties(self, user_id: str | None = None) -> pd.DataFrame | dict[str, Any] | None:
+        """The user properties Identify has set (see :meth:`Emulator.user_properties`)."""
+        return self.emulator.user_properties(user_id)
+
+    def group_properties(
+        self, group_type: str | None = None, group_value: str | None = None
+    ) -> pd.DataFrame | dict[str, Any] | None:
+        """The group properties Group Identify has set (see :meth:`Emulator.group_properties`)."""
+        return self.emulator.group_properties(group_type, group_value)
 
     def enqueue(self, status: int | None, body: Any = None, **kwargs: Any) -> None:
         self.emulator.enqueue(status, body, **kwargs)
