@@ -90,6 +90,14 @@ class Reason(str, Enum):
     OLD_USER_PROPERTIES = "old_user_properties"
     TIME_MISSING = "time_missing"
     DUPLICATE_INDEX = "duplicate_index"
+    # Identify and Group Identify (identify-api.md).
+    ADD_NOT_A_NUMBER = "add_not_a_number"
+    LIST_OPERATION_OBJECT = "list_operation_object"
+    DUPLICATE_ID = "duplicate_id"
+    UPDATES_PER_HOUR = "updates_per_hour"
+    FIELD_GROUP_RESET = "field_group_reset"
+    GROUP_MISSING = "group_missing"
+    TOO_MANY_PROPERTIES = "too_many_properties"
 
     def __str__(self) -> str:
         return self.value
@@ -107,6 +115,9 @@ class Rule:
 
 _E, _W = Severity.ERROR, Severity.WARNING
 _KEYS, _GENERAL = "Event keys", "General rules"
+_IDENTIFY, _OPS, _GROUP = (
+    "identify-api.md, Identify", "identify-api.md, User property operations", "identify-api.md, Group Identify",
+)
 
 # The catalogue (data): one entry per reason. ID_TOO_SHORT is an ERROR only when removing
 # the id leaves the event with no usable id; otherwise a WARNING (see id_states()).
@@ -146,6 +157,13 @@ RULES: dict[Reason, Rule] = {
         Rule(Reason.TIME_MISSING, _E, _KEYS, "time mapped but empty: the server would use the upload time"),
         # Not Amplitude's rule but pandas': labels that repeat make df.loc pick several rows.
         Rule(Reason.DUPLICATE_INDEX, _W, _KEYS, "index labels repeat: select rows by position"),
+        Rule(Reason.ADD_NOT_A_NUMBER, _E, _OPS, "$add adds a number"),
+        Rule(Reason.LIST_OPERATION_OBJECT, _E, _OPS, "append/prepend/preInsert/postInsert/remove take a value or a list"),
+        Rule(Reason.DUPLICATE_ID, _W, _IDENTIFY, "two rows for one user (or group): sent in order, the later wins"),
+        Rule(Reason.UPDATES_PER_HOUR, _W, _IDENTIFY, "Amplitude drops a user's updates beyond 1800 per hour"),
+        Rule(Reason.FIELD_GROUP_RESET, _W, _IDENTIFY, "setting one location (device) field resets the others"),
+        Rule(Reason.GROUP_MISSING, _E, _GROUP, "a group identify needs group_type and group_value"),
+        Rule(Reason.TOO_MANY_PROPERTIES, _E, _GROUP, "at most 1024 group properties per request"),
     )
 }
 

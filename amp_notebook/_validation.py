@@ -256,6 +256,11 @@ def _fmt(template: str, **names: object) -> Callable[[Any], str]:
 
 
 class _Validator:
+    # What a row becomes, in messages (Identify's validator says "identification"), and
+    # how to keep a short id (Identify sends no options, so min_id_length cannot change).
+    noun = "event"
+    short_id_hint = "use a longer id or pass a smaller min_id_length"
+
     def __init__(self, df: pd.DataFrame, rm: ResolvedMapping, options: ValidateOptions) -> None:
         self.df, self.rm, self.options = df, rm, options
         self.n = len(df)
@@ -726,9 +731,9 @@ class _Validator:
         first = self.ids.get("user_id") or self.ids.get("device_id")
         self.out.add(
             first[0] if first else None, neither, Reason.ID_MISSING,
-            ("neither user_id nor device_id is set: every event needs at least one; fill one, "
+            (f"neither user_id nor device_id is set: every {self.noun} needs at least one; fill one, "
              "or drop the row" if first else
-             "no user_id or device_id column is mapped: every event needs at least one; map one "
+             f"no user_id or device_id column is mapped: every {self.noun} needs at least one; map one "
              "(mapping={'user_id': 'col'})") + _ids_in_index_hint(self.df, self.ids),
             key=first[0].field.path if first else "user_id",
         )
@@ -746,7 +751,7 @@ class _Validator:
             self.out.add(
                 src, st.all_zero, Reason.DEVICE_ID_ALL_ZERO,
                 "device_id is all zeros (e.g. an iOS Limit Ad Tracking IDFA): Amplitude drops "
-                "the event with an error; clear the cell (Amplitude derives a device id from "
+                f"the {self.noun} with an error; clear the cell (Amplitude derives a device id from "
                 "user_id) or use a real id",
             )
             # Removing a short id is fatal only when the event has no usable id left.
@@ -758,10 +763,11 @@ class _Validator:
                     st.length[lone],
                     _fmt(
                         "{key} has {k} characters, fewer than min_id_length={m}: Amplitude "
-                        "removes it and the event is left with no id; use a longer id or pass a "
-                        "smaller min_id_length",
+                        "removes it and the {noun} is left with no id; {hint}",
                         key=key,
                         m=m,
+                        noun=self.noun,
+                        hint=self.short_id_hint,
                     ),
                 ),
                 values=self.values_at(src, lone),
@@ -772,11 +778,12 @@ class _Validator:
                     st.length[kept],
                     _fmt(
                         "{key} has {k} characters, fewer than min_id_length={m}: Amplitude "
-                        "removes it and keeps the event under its {other}; use a longer id or "
-                        "pass a smaller min_id_length",
+                        "removes it and keeps the {noun} under its {other}; {hint}",
                         key=key,
                         m=m,
                         other=other_key,
+                        noun=self.noun,
+                        hint=self.short_id_hint,
                     ),
                 ),
                 severity=Severity.WARNING,
