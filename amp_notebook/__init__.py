@@ -8,6 +8,7 @@
     result.failed                           # what to resend
     result.verify()                         # did every row land? (the Export API)
     amp_notebook.read_export("20260101T00", "20260101T23")   # what Amplitude has, in upload shape
+    df.amplitude.identify(operations={"logins": "add"})   # user properties (Identify API)
 
 In a notebook, ``%load_ext amp_notebook`` adds the ``%amplitude`` magic. With Dask
 installed, Dask DataFrames get ``ddf.amplitude`` too (``amp_notebook.dask``).
@@ -33,6 +34,7 @@ from ._exceptions import (
     UploadInterrupted,
     ValidationError,
 )
+from ._identify_api import group_identify, group_identify_async, identify, identify_async
 from ._mapping import Const, const
 from ._report import ValidationReport
 from ._result import UploadResult
@@ -79,6 +81,10 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "const",
+    "group_identify",
+    "group_identify_async",
+    "identify",
+    "identify_async",
     "iso_times",
     "last_result",
     "load_ipython_extension",

@@ -152,7 +152,7 @@ def read_export(start: Any, end: Any = None, **options: Any) -> pd.DataFrame:
 
 def last_result() -> UploadResult | None:
     """The result of the last upload in this process, also after an interrupt."""
-    from ._upload import last_result as _last
+    from ._send import last_result as _last
 
     return _last()
 

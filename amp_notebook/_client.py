@@ -153,6 +153,9 @@ class Uploader:
         self._eps_threshold: float | None = None  # the lowest rate a 429 named
         self._retrying = ""  # what the last retry was after, for progress views
         self._loopback = is_loopback(httpx.URL(settings.endpoint.url).host)
+        # Requests sent and not yet answered (request number -> batch): after a stop or an
+        # interrupt, these may or may not have been applied (see unanswered()).
+        self._unanswered: dict[int, Batch] = {}
         register_secret(settings.api_key)
 
     # -- the loop -------------------------------------------------------------
@@ -278,6 +281,7 @@ class Uploader:
         s = self.settings
         self.ledger.requests += 1
         request = self.ledger.requests
+        self._unanswered[request] = batch
         # The only place the key is revealed: into the body, which is never kept,
         # logged or attached to an exception.
         body = s.wire.body(batch, s.api_key.reveal(), s.options)
@@ -293,6 +297,7 @@ class Uploader:
     # -- carrying out the decision -------------------------------------------
     def _settle(self, answer: _Answer) -> None:
         batch, ledger = answer.batch, self.ledger
+        self._unanswered.pop(answer.request, None)
         status_label = str(answer.status) if answer.status is not None else (answer.error or "network error")
         ledger.server_answers[status_label] += 1
         outcome = refused_on_loopback(answer.error, self._loopback, len(batch)) or self.settings.wire.read(
@@ -427,3 +432,8 @@ class Uploader:
 
     def pending(self) -> int:
         return self.ledger.count(PENDING)
+
+    def unanswered(self) -> list[Batch]:
+        """Batches whose request went out and got no answer the loop acted on (in flight when
+        the upload stopped or was interrupted): Amplitude may or may not have applied them."""
+        return list(self._unanswered.values())

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from ._exceptions import ConfigurationError
 
 Region = Literal["us", "eu"]
-Api = Literal["http", "batch"]
+Api = Literal["http", "batch", "identify", "groupidentify"]
 
 REDACTED = "**********"
 
@@ -142,7 +142,13 @@ _URLS: dict[tuple[str, str], str] = {
     ("eu", "http"): "https://api.eu.amplitude.com/2/httpapi",
     ("us", "batch"): "https://api2.amplitude.com/batch",
     ("eu", "batch"): "https://api.eu.amplitude.com/batch",
+    # identify-api.md: "same hosts as HTTP V2".
+    ("us", "identify"): "https://api2.amplitude.com/identify",
+    ("eu", "identify"): "https://api.eu.amplitude.com/identify",
+    ("us", "groupidentify"): "https://api2.amplitude.com/groupidentify",
+    ("eu", "groupidentify"): "https://api.eu.amplitude.com/groupidentify",
 }
+_API_NAMES = {"http": "HTTP V2", "batch": "Batch", "identify": "Identify", "groupidentify": "Group Identify"}
 
 
 def is_loopback(host: str) -> bool:
@@ -166,7 +172,7 @@ class Endpoint:
     @property
     def label(self) -> str:
         """Human name for summaries: "HTTP V2 (US)", "Batch (custom: 127.0.0.1:8000)"."""
-        name = "HTTP V2" if self.api == "http" else "Batch"
+        name = _API_NAMES[self.api]
         if self.region is not None:
             return f"{name} ({self.region.upper()})"
         return f"{name} ({urlsplit(self.url).netloc})"
@@ -174,7 +180,9 @@ class Endpoint:
 
 # The APIs' paths (reference, "Endpoints"): a base URL gets one appended, and a URL
 # that ends in one speaks that API.
-API_PATHS: dict[str, str] = {"http": "/2/httpapi", "batch": "/batch"}
+API_PATHS: dict[str, str] = {
+    "http": "/2/httpapi", "batch": "/batch", "identify": "/identify", "groupidentify": "/groupidentify",
+}
 
 
 def endpoint_api(url: str) -> str | None:
@@ -199,14 +207,18 @@ def _with_api_path(endpoint: str, api: str) -> tuple[str, str]:
     return endpoint, endpoint_api(endpoint) or api
 
 
-def resolve_endpoint(region: str = "us", api: str = "http", endpoint: str | None = None) -> Endpoint:
+def resolve_endpoint(
+    region: str = "us", api: str = "http", endpoint: str | None = None, *, apis: tuple[str, ...] = ("http", "batch")
+) -> Endpoint:
     """Check region/api and pick the URL; refuse plain http:// anywhere but loopback.
 
     ``endpoint`` may be a base URL (``http://127.0.0.1:8000``: the API's path is
     appended) or a full URL, whose path (``/2/httpapi``, ``/batch``) then says the API.
+    ``apis``: the APIs the caller sends to (events: http or batch; identify passes its
+    own); a URL whose path names another API is refused.
     """
     region_l, api_l = str(region).lower(), str(api).lower()
-    if api_l not in ("http", "batch"):
+    if api_l not in apis:
         raise ConfigurationError(f"api must be 'http' (HTTP V2) or 'batch' (Batch Event Upload), not {api!r}")
     if endpoint is None:
         if region_l not in ("us", "eu"):
@@ -222,6 +234,11 @@ def resolve_endpoint(region: str = "us", api: str = "http", endpoint: str | None
             "body, so only https:// is allowed except on loopback (127.0.0.1, localhost, ::1)"
         )
     url, api_l = _with_api_path(endpoint, api_l)
+    if api_l not in apis:
+        raise ConfigurationError(
+            f"endpoint {url!r} is the {_API_NAMES[api_l]} API's path; this sends to "
+            + " or ".join(f"{_API_NAMES[a]} ({API_PATHS[a]})" for a in apis)
+        )
     return Endpoint(url, api_l, None)  # type: ignore[arg-type]
 
 

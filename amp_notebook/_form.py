@@ -158,8 +158,14 @@ class FormWire(Wire):
         if outcome.kind == "fatal" and status == 400 and not outcome.invalid_api_key and outcome.missing_field != "api_key":
             return _bisect(n, outcome)
         if outcome.kind == "retry" and _ambiguous(status) and not self.resend_ambiguous:
-            return _hold_back_accumulating(outcome, getattr(batch, "payloads", None), status)
+            return _hold_back_accumulating(outcome, batch, status)
         return outcome
+
+    def unanswered(self, batch: BatchView) -> tuple[Rejection, ...]:
+        """A request in flight when the upload stopped: its adds may have been applied."""
+        if self.resend_ambiguous:
+            return ()
+        return _ambiguous_rows(_accumulating(batch, range(len(batch))), "in flight when the upload stopped")
 
 
 def _bisect(n: int, outcome: Outcome) -> Outcome:
@@ -173,20 +179,28 @@ def _bisect(n: int, outcome: Outcome) -> Outcome:
     return Outcome("partial", rejected=rejected, code=outcome.code, status=400, error=error)
 
 
-def _hold_back_accumulating(outcome: Outcome, payloads: Sequence[bytes] | None, status: int | None) -> Outcome:
+def _accumulating(batch: BatchView, indexes: Sequence[int]) -> list[int]:
+    payloads: Sequence[bytes] | None = getattr(batch, "payloads", None)
     if payloads is None:  # a batch view without payloads: every row may accumulate
-        held = set(outcome.resend)
-    else:
-        held = {i for i in outcome.resend if accumulates(payloads[i])}
-    if not held:
-        return outcome
-    answer = "no answer (network error or timeout)" if status is None else f"HTTP {status}"
+        return sorted(indexes)
+    return sorted(i for i in indexes if accumulates(payloads[i]))
+
+
+def _ambiguous_rows(indexes: Sequence[int], answer: str) -> tuple[Rejection, ...]:
     message = (
         f"{answer}: Amplitude may have applied this update, and it holds add, append or prepend, "
         "which a resend would apply again; not resent. Check the properties "
         "before resending this row (or pass resend_ambiguous=True to resend such rows)"
     )
-    failed = outcome.failed + tuple(Rejection(i, None, AMBIGUOUS_ADD, message) for i in sorted(held))
+    return tuple(Rejection(i, None, AMBIGUOUS_ADD, message) for i in indexes)
+
+
+def _hold_back_accumulating(outcome: Outcome, batch: BatchView, status: int | None) -> Outcome:
+    held = set(_accumulating(batch, outcome.resend))
+    if not held:
+        return outcome
+    answer = "no answer (network error or timeout)" if status is None else f"HTTP {status}"
+    failed = outcome.failed + _ambiguous_rows(sorted(held), answer)
     resend = tuple(i for i in outcome.resend if i not in held)
     if not resend:
         return replace(outcome, kind="partial", failed=failed, resend=(), throttled=())

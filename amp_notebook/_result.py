@@ -172,6 +172,11 @@ class UploadResult:
     batches: int = 0  # dry run: the requests that would be sent
     sent: SendRecord | None = field(default=None, repr=False)  # where and when, for verify()
     pacing: PacingEstimate | None = field(default=None, repr=False)  # what pacing costs at least
+    # What a row is sent as, the accessor method that sends it, and lines to show with the
+    # summary (Identify: what resending an add does).
+    unit: str = "events"
+    method: str = "upload"
+    notes: tuple[str, ...] = ()
 
     # -- counts -------------------------------------------------------------
     @property
@@ -360,7 +365,7 @@ class UploadResult:
         """The plain-text summary. ``timings=False`` leaves out what changes run to run."""
         from ._summary import summary_lines
 
-        return summary_lines(self, timings=timings)
+        return summary_lines(self, timings=timings, unit=self.unit, extra=[f"note: {n}" for n in self.notes])
 
     def __repr__(self) -> str:
         # Deterministic (no timings) so saved notebooks compare under nbval.
@@ -369,4 +374,4 @@ class UploadResult:
     def _repr_html_(self) -> str:
         from ._summary import render_result_html
 
-        return render_result_html(self)
+        return render_result_html(self, unit=self.unit, method=self.method, extra=[f"note: {n}" for n in self.notes])

@@ -64,9 +64,10 @@ def duplicates_line(result: ResultView) -> str | None:
 
 
 def summary_lines(
-    result: ResultView, *, timings: bool = True, head: str = "UploadResult", extra: Sequence[str] = ()
+    result: ResultView, *, timings: bool = True, head: str = "UploadResult", extra: Sequence[str] = (),
+    unit: str = "events",
 ) -> list[str]:
-    """The plain-text summary; ``extra`` lines go after the counts."""
+    """The plain-text summary; ``extra`` lines go after the counts; ``unit``: what a row is sent as."""
     c = result.counts()
     if result.dry_run:
         head += " (dry run)"
@@ -75,7 +76,7 @@ def summary_lines(
     lines = [f"{head}: {plural(c['rows'], 'row')} to {result.endpoint}"]
     if result.dry_run:
         lines.append(
-            f"  would send {plural(c['rows'] - c['skipped'], 'event')} in "
+            f"  would send {plural(c['rows'] - c['skipped'], unit.removesuffix('s'))} in "
             f"{plural(result.batches, 'request')}; "
             f"skipped {c['skipped']:,}"
         )
@@ -89,7 +90,7 @@ def summary_lines(
         )
         if timings:
             lines.append(
-                f"  {result.elapsed_s:.2f} s, {result.events_per_second:,.0f} events/s"
+                f"  {result.elapsed_s:.2f} s, {result.events_per_second:,.0f} {unit}/s"
             )
     lines.extend(f"  {line}" for line in extra)
     lines.extend(f"  {line}" for line in result.pacing_lines())
@@ -114,8 +115,12 @@ def _tile(label: str, value: int, colour: str) -> str:
     )
 
 
-def render_result_html(result: ResultView, *, title: str = "Amplitude upload", extra: Sequence[str] = ()) -> str:
-    """The dashboard; ``extra`` lines (text, escaped here) go under the counts."""
+def render_result_html(
+    result: ResultView, *, title: str = "Amplitude upload", extra: Sequence[str] = (), unit: str = "events",
+    method: str = "upload",
+) -> str:
+    """The dashboard; ``extra`` lines (text, escaped here) go under the counts; ``unit`` is what a
+    row is sent as, ``method`` the accessor method that resends rows."""
     counts = result.counts()
     if result.dry_run:
         title += " (dry run)"
@@ -136,7 +141,7 @@ def render_result_html(result: ResultView, *, title: str = "Amplitude upload", e
         parts.append(
             f'<div style="font-size:.9em;opacity:.85">requests {result.requests:,} · retries '
             f"{result.retries:,} · 429s {result.throttled:,} · {result.elapsed_s:.2f} s · "
-            f"{result.events_per_second:,.0f} events/s</div>"
+            f"{result.events_per_second:,.0f} {escape(unit)}/s</div>"
         )
     for line in extra:
         parts.append(f'<div style="font-size:.9em;opacity:.85">{escape(line)}</div>')
@@ -161,7 +166,7 @@ def render_result_html(result: ResultView, *, title: str = "Amplitude upload", e
             '<div style="font-size:.85em;opacity:.8;margin-top:.3em">'
             "<code>result.rejected</code>, <code>result.failed</code> and <code>result.skipped</code> "
             "hold these rows with their reasons; resend with "
-            "<code>result.to_resend().amplitude.upload(...)</code></div>"
+            f"<code>result.to_resend().amplitude.{escape(method)}(...)</code></div>"
         )
     parts.append("</div>")
     return "".join(parts)

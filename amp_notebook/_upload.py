@@ -12,7 +12,6 @@ or by sending only ``result.failed``.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -26,39 +25,22 @@ import pandas as pd
 from . import _session
 from ._batching import chunk as static_chunks
 from ._batching import envelope_size
-from ._client import ClientSettings, StopUpload, Uploader
+from ._client import ClientSettings
 from ._config import Limits, Pacing, hide_key, resolve_api_key, resolve_endpoint, tier_settings
 from ._encoding import EncodeOptions, encode, iter_partition_keys, position_dtype, send_order
 from ._estimate import PacingEstimate
-from ._exceptions import (
-    ConfigurationError,
-    InvalidApiKey,
-    RequestRejected,
-    UploadInterrupted,
-    ValidationError,
-)
+from ._exceptions import ConfigurationError, ValidationError
 from ._mapping import ResolvedMapping, resolve_mapping
 from ._plan import PartitionPlan
-from ._progress import make_sink
-from ._progress_model import Phase
-from ._responses import CONNECTION_REFUSED
 from ._result import FAILED, SKIPPED, RowLedger, UploadResult
 from ._retry import RetryPolicy
 from ._runner import run_sync
+from ._send import remember, send_rows, timeout_value
 from ._send_as_is import cells_to_send_as_is
 from ._sent import SendRecord
 from ._validation import ValidateOptions, validate_frame
-from ._words import plural
 
 OnInvalid = Literal["skip", "raise", "send"]
-
-_last_result: UploadResult | None = None
-
-
-def last_result() -> UploadResult | None:
-    """The result of the last upload in this process, also after an interrupt."""
-    return _last_result
-
 
 def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None, **kwargs: Any) -> UploadResult:
     """Send ``df``'s rows to Amplitude; see :func:`upload_async` for the options."""
@@ -110,7 +92,6 @@ async def upload_async(
     random (seeded, in frame order) first: the result covers those rows; check it
     (``result.verify()``) before sending the whole frame.
     """
-    global _last_result
     api_key = hide_key(api_key)  # before anything can raise: see hide_key
     if on_invalid not in ("skip", "raise", "send"):
         raise ConfigurationError(f"on_invalid must be 'skip', 'raise' or 'send', not {on_invalid!r}")
@@ -194,11 +175,9 @@ async def upload_async(
                 ledger.mark([item.position], FAILED, "event_too_large",
                             f"the event alone is {item.nbytes:,} bytes, over the request limit")
         result.batches = batches
-        _last_result = result
-        return result
+        return remember(result)
 
     assert key is not None
-    timeouts = httpx.Timeout(float(timeout)) if isinstance(timeout, (int, float)) else timeout
     settings = ClientSettings(
         endpoint=ep,
         api_key=key,
@@ -209,61 +188,14 @@ async def upload_async(
         concurrency=concurrency,
         transport=transport,
     )
+    timeouts = timeout_value(timeout)
     if timeouts is not None:
         settings = replace(settings, timeout=timeouts)
-    sink = make_sink(progress, total=total, label=ep.label)
-    uploader = Uploader(settings, ledger, total=total, skipped=len(df) - total, sink=sink.update,
-                        clock=_clock, rng=_rng, plan=plan, pacing_hint=result.pacing.short())
-    started = _clock()
     # The wall clock, which the Export API's hours count in: result.verify() finds the events by it.
     result.sent = SendRecord(ep.url, ep.region, rm, options_enc, len(df), _wall_clock())
-
-    def finish(phase: Phase, reason: str | None = None, message: str = "") -> UploadResult:
-        # Every way out: rows still open say why, the result is kept, the sink closes.
-        global _last_result
-        if reason is not None:
-            ledger.fail_pending(reason, message)
-        result.elapsed_s = _clock() - started
-        if result.sent is not None:
-            result.sent.finished_at = _wall_clock()
-        result.interrupted = phase == "interrupted"
-        _last_result = result
-        sink.close(uploader.snapshot(phase))
-        return result
-
-    try:
-        await uploader.run(chunks)
-    except StopUpload as stop:
-        outcome = stop.outcome
-        finish("failed", "stopped", f"not sent: the upload stopped ({outcome.error})")
-        if outcome.failed and outcome.failed[0].reason == CONNECTION_REFUSED:
-            raise RequestRejected(
-                f"could not connect to {ep.url}: connection refused, nothing listens there; "
-                "is the sandbox running (`amp-notebook sandbox` prints its URL) and is the port right?",
-                status=None, error=outcome.error, result=result,
-            ) from None
-        if outcome.invalid_api_key:
-            raise InvalidApiKey(
-                "Amplitude says the API key is invalid (the key is not shown); check the "
-                "project's API key in Amplitude's settings and the region (us/eu)",
-                code=outcome.code, error="Invalid API key", result=result,
-            ) from None
-        raise RequestRejected(
-            f"Amplitude refused the request as a whole: {outcome.error}",
-            code=outcome.code, error=outcome.error, missing_field=outcome.missing_field,
-            result=result,
-        ) from None
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        finish("interrupted", "interrupted", "not acknowledged before the interrupt; safe to resend")
-        raise UploadInterrupted(
-            f"upload interrupted: {result.ingested_count:,} of {plural(len(df), 'row')} acknowledged; "
-            "run it again to finish (insert_ids make the resend safe)",
-            result=result,
-        ) from None
-    except BaseException as exc:
-        finish("failed", "stopped", f"not sent: {type(exc).__name__}")
-        raise
-    return finish("done")
+    return await send_rows(result, settings, chunks, total=total, progress=progress, clock=_clock, rng=_rng,
+                           resume="run it again to finish (insert_ids make the resend safe)",
+                           plan=plan, pacing_hint=result.pacing.short(), wall_clock=_wall_clock)
 
 
 def canary_rows(df: pd.DataFrame, n: int) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from ._batching import Batch, envelope_size
 from ._config import Limits
-from ._responses import BatchView, Outcome, interpret
+from ._responses import BatchView, Outcome, Rejection, interpret
 from ._retry import RetryPolicy
 
 __all__ = ["JSON_EVENTS", "Wire"]
@@ -69,6 +69,11 @@ class Wire:
     ) -> Outcome:
         """What the answer means for each payload of ``batch``."""
         return interpret(status, body, headers, batch, policy=policy)
+
+    def unanswered(self, batch: BatchView) -> tuple[Rejection, ...]:
+        """Rows of a request left without an answer when the upload stopped that must not be
+        resent as they are (each with its reason). Events: none, insert_ids make resending safe."""
+        return ()
 
     def scheduler_envelope(self, api_key: str, options: Mapping[str, object] | None, limits: Limits) -> int:
         """The envelope to give the Scheduler, which counts one byte per separator.

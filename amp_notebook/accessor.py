@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import _api
+from . import _api, _identify_api
 from ._config import hide_key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,10 +25,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @pd.api.extensions.register_dataframe_accessor("amplitude")
 class AmplitudeAccessor:
-    """Validate and upload this frame's rows as Amplitude events.
+    """Validate and upload this frame's rows as Amplitude events, or as user/group properties.
 
     >>> report = df.amplitude.validate()            # doctest: +SKIP
     >>> result = df.amplitude.upload(api_key=...)   # doctest: +SKIP
+    >>> result = df.amplitude.identify(operations={"logins": "add"})   # doctest: +SKIP
     """
 
     def __init__(self, frame: pd.DataFrame) -> None:
@@ -72,3 +73,41 @@ class AmplitudeAccessor:
 
     upload.__doc__ = _api.upload.__doc__
     upload_async.__doc__ = _api.upload_async.__doc__
+    # -- user and group properties (Identify, Group Identify) ---------------------------------
+
+    def identify(self, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any) -> UploadResult:
+        """Set user properties, one row per user (see amp_notebook.identify for the options)."""
+        api_key = hide_key(api_key)
+        return _identify_api.identify(self._frame, api_key, mapping, **options)
+
+    async def identify_async(
+        self, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any
+    ) -> UploadResult:
+        """``await df.amplitude.identify_async(...)``: identify from async code."""
+        api_key = hide_key(api_key)
+        return await _identify_api.identify_async(self._frame, api_key, mapping, **options)
+
+    def group_identify(
+        self, group_type: object = None, group_value: object = None, api_key: Any = None,
+        mapping: Mapping[str, object] | None = None, **options: Any,
+    ) -> UploadResult:
+        """Set group properties, one row per group: ``group_type="company", group_value="org_id"``."""
+        api_key = hide_key(api_key)
+        return _identify_api.group_identify(self._frame, group_type, group_value, api_key, mapping, **options)
+
+    async def group_identify_async(
+        self, group_type: object = None, group_value: object = None, api_key: Any = None,
+        mapping: Mapping[str, object] | None = None, **options: Any,
+    ) -> UploadResult:
+        """``await df.amplitude.group_identify_async(...)``."""
+        api_key = hide_key(api_key)
+        return await _identify_api.group_identify_async(self._frame, group_type, group_value, api_key, mapping,
+                                                        **options)
+
+    def validate_identify(self, mapping: Mapping[str, object] | None = None, **options: Any) -> ValidationReport:
+        """Check the rows as identifications (``kind="group", group_type=..., group_value=...`` for groups)."""
+        return _identify_api.validate_identify(self._frame, mapping, **options)
+
+    def to_identifications(self, mapping: Mapping[str, object] | None = None, **options: Any) -> Iterator[dict[str, Any]]:
+        """The identification objects exactly as they would be sent, lazily."""
+        return _identify_api.to_identifications(self._frame, mapping, **options)

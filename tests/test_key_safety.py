@@ -17,6 +17,7 @@ import re
 import warnings
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -40,6 +41,7 @@ ALLOWED_REVEALS = {
     # Dask: the key handed to the workers' key store out of band (Client.run, never the
     # graph), only over encrypted or loopback comms (keys.check_secure, the line before).
     ("driver.py", "client.run(keys.put, token, key.reveal(), workers=workers)"),
+    ("_identify_upload.py", 'envelope = wire.scheduler_envelope(key.reveal() if key is not None else "k" * 32, None, limits)'),
     # The log redactor: registers / forgets the key so that it can mask it.
     ("_logging.py", "value = secret.reveal() if isinstance(secret, Secret) else str(secret)"),
     ("_logging.py", "_secrets.discard(secret.reveal() if isinstance(secret, Secret) else str(secret))"),
@@ -68,6 +70,17 @@ def test_only_the_body_encoder_reveals_the_key() -> None:
     for line in uses:
         assert "len(" in line or "isinstance(" in line or "return" in line, line
     assert "api_key_length" not in m.group(0).split("return", 1)[1].replace("+ api_key_length +", "")
+
+
+def test_wire_envelopes_only_measure_the_key() -> None:
+    # The Wires are handed the key to size the envelope: they may only return a length.
+    for name, cls in (("_wire.py", "class Wire"), ("_form.py", "class FormWire")):
+        text = (PKG / name).read_text()
+        cls_text = text[text.index(cls):]
+        body = re.search(r"    def envelope\(.*?\n(?=    def )", cls_text, re.S)
+        assert body is not None, name
+        returns = re.findall(r"return (.*)", body.group(0))
+        assert returns and all(r.startswith(("len(", "envelope_size(")) for r in returns), returns
 
 
 def test_config_reveal_is_only_inside_secret() -> None:
@@ -241,3 +254,65 @@ def test_canary_verify_and_read_export_with_both_keys(debug_logs: pytest.LogCapt
     texts += [r.getMessage() for r in debug_logs.records]
     for text in texts:
         assert CANARY not in text and SECRET_CANARY not in text
+# -- the identify paths (form bodies) ------------------------------------------------------
+
+
+class _Recorder(httpx.AsyncBaseTransport):
+    """The in-process sandbox, keeping the bodies it was sent (to prove the key is in them)."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        self.inner = sb.transport(sleep=False)
+        self.bodies: list[bytes] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(await request.aread())
+        return await self.inner.handle_async_request(request)
+
+
+def _users(n: int = 12) -> pd.DataFrame:
+    return pd.DataFrame({"user_id": [f"user-{i:05d}" for i in range(n)], "plan": ["pro"] * n, "n": list(range(n))})
+
+
+def test_canary_identify_and_group_identify(debug_logs: pytest.LogCaptureFixture) -> None:
+    from urllib.parse import quote
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sb = Sandbox()
+        rec = _Recorder(sb)
+        common = {"api_key": CANARY, "transport": rec, "retry": RetryPolicy.fast(), "progress": False}
+        ok = _users().amplitude.identify(operations={"n": "add"}, **common)
+        assert ok.ok
+        group = _users().amplitude.group_identify("company", "user_id", **common)
+        assert group.ok
+        # A 400 bisected down to one refused row, and ambiguous 5xx answers.
+        bad = _users().astype(object)
+        bad.loc[3, "n"] = "x"
+        partial = bad.amplitude.identify(operations={"n": "add"}, on_invalid="send", **common)
+        assert partial.rejected_count == 1
+        sb.fail_next(1, 500, ingest=True)
+        sb.fail_next(1, None)
+        ambiguous = _users().amplitude.identify(operations={"n": "add"}, **common)
+        assert ambiguous.failed_count == 12
+        dry = _users().amplitude.identify(api_key=CANARY, dry_run=True)
+        report = _users().amplitude.validate_identify()
+        _assert_clean(ok, group, partial, ambiguous, dry, report, ok.rows, partial.rejected, ambiguous.failed,
+                      amp.last_result(), sb.emulator, sb.emulator.requests, sb.user_properties(),
+                      sb.group_properties())
+    # Positive control: the key did travel, percent-encoded, in the form bodies (and only there).
+    assert rec.bodies and all(b.startswith(b"api_key=" + quote(CANARY, safe="").encode() + b"&") for b in rec.bodies)
+    for w in caught:
+        assert CANARY not in str(w.message)
+    assert CANARY not in debug_logs.text
+    assert "api_key=" not in debug_logs.text  # no body is ever logged
+
+
+def test_canary_identify_invalid_key(debug_logs: pytest.LogCaptureFixture) -> None:
+    sb = Sandbox(SandboxConfig(api_keys={"the-right-key-123"}))
+    with pytest.raises(amp.InvalidApiKey) as info:
+        _users().amplitude.identify(api_key=CANARY, transport=sb.transport(sleep=False), progress=False)
+    err = info.value
+    _assert_clean(err, err.result, err.result.failed, err.args)
+    assert err.result.failed_count == 12
+    assert CANARY not in debug_logs.text
+    assert all(CANARY not in repr(r) for r in sb.emulator.requests)

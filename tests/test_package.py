@@ -11,6 +11,7 @@ CORE = [
     "_rules", "_validation", "_batching", "_throttle", "_responses", "_retry",
     "_result", "_report", "_styler", "_summary", "_progress_model",
     "_export_hours", "_export_zip", "_export_frame", "_verify",
+    "_wire", "_form", "_identify_mapping", "_identify_validation", "_identify_encoding", "_identify_api",
 ]
 
 
@@ -21,6 +22,7 @@ def test_public_names_are_pinned():
         "MappingError", "RemoteError", "RequestRejected", "RetryPolicy", "SecretKey", "UploadInterrupted",
         "UploadResult", "ValidationError", "ValidationReport", "VerifyReport", "__version__", "const", "iso_times",
         "last_result", "load_ipython_extension", "preview", "read_export", "to_events", "unload_ipython_extension", "upload",
+        "group_identify", "group_identify_async", "identify", "identify_async",
         "upload_async", "validate",
     }
     for name in amp_notebook.__all__:

@@ -252,6 +252,6 @@ def upload_part(part: pd.DataFrame, plan: PartPlan, number: int) -> PartResult:
     finally:
         if relay is not None:
             relay.send({"finished": True})
-        from .. import _upload as pandas_upload
+        from .._send import forget_last_result
 
-        pandas_upload._last_result = None  # it would pin this partition in the worker's memory
+        forget_last_result()  # it would pin this partition in the worker's memory
