@@ -220,4 +220,8 @@ def validate_identify(df: pd.DataFrame, m: IdentifyMapping) -> ValidationReport:
         parts.append(part)
     wide = _frame_wide(df, m)
     failures = pd.concat([*parts, wide]).sort_index(kind="stable") if len(wide) else pd.concat(parts)
-    return ValidationReport(df, failures, columns=columns)
+    report = ValidationReport(df, failures, columns=columns)
+    # Every column not left out explicitly is sent (as a property): what is left out was
+    # chosen, and the event report's "send them as event properties" hint does not apply.
+    report.unmapped = []
+    return report

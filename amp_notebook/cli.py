@@ -6,6 +6,8 @@
     amp-notebook sandbox [--port 0]         serve the local Amplitude emulator until Ctrl-C
     amp-notebook validate FILE [options]    check a CSV / Parquet / JSON Lines file, send nothing
     amp-notebook upload FILE [options]      validate and send it (key from AMPLITUDE_API_KEY)
+    amp-notebook identify FILE [options]    user properties, one row per user (Identify API)
+    amp-notebook group-identify FILE --group-type T --group-value COLUMN   group properties
 
 Exit codes (``EXIT_CODES``, quoted by the README): 0 every row fine, 1 some rows
 not (their file, with reasons, is written), 2 usage or configuration errors (one
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import __version__, _api
+from . import __version__, _api, _identify_api
 from ._exceptions import (
     ConfigurationError,
     InvalidApiKey,
@@ -43,8 +45,9 @@ from ._exceptions import (
     UploadInterrupted,
 )
 from ._files import FORMATS, file_format, read_frame, write_frame
+from ._identify_mapping import Kind, resolve_identify
 from ._keys import DEFAULT_MIN_ID_LENGTH, EVENT_KEYS, NESTED_KEYS
-from ._mapping import const, resolve_mapping
+from ._mapping import Const, const, resolve_mapping
 from ._rowreport import failures_text, invalid_rows_frame, not_ingested_frame
 from ._time_text import iso_times
 from ._times import check_tz
@@ -68,7 +71,10 @@ EXIT_CODES = (
     "130: interrupted (Ctrl-C); the rows not acknowledged are in the file",
 )
 # What each command writes, after the input's own name: events.parquet.validate-errors.csv
-OUT_SUFFIX = {"validate": "validate-errors.csv", "upload": "upload-not-ingested.csv"}
+OUT_SUFFIX = {
+    "validate": "validate-errors.csv", "upload": "upload-not-ingested.csv",
+    "identify": "identify-not-ingested.csv", "group-identify": "group-identify-not-ingested.csv",
+}
 
 
 class UsageError(Exception):
@@ -173,7 +179,43 @@ def _parser() -> argparse.ArgumentParser:
     upload.add_argument("--dry-run", action="store_true",
                         help="validate, encode and batch; send nothing (needs no key)")
     upload.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _identify_parsers(sub)
     return parser
+
+
+def _identify_parsers(sub: Any) -> None:
+    """``identify`` and ``group-identify``: the same sending options as ``upload``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("file", metavar="FILE", help="one row per user (group): " + ", ".join(FORMATS))
+    common.add_argument(
+        "--map", action="append", default=[], metavar="KEY=COLUMN",
+        help="take KEY (user_id, device_id, platform, ...) from COLUMN (repeatable); "
+        "user_properties=a,b,c sends only those columns; COLUMN= leaves a column out",
+    )
+    common.add_argument("--op", action="append", default=[], metavar="PROPERTY=OPERATION",
+                        help="the operation of one property (repeatable): set, setOnce, add, append, "
+                        "prepend, preInsert, postInsert, remove, unset")
+    common.add_argument("--operation", default="set", metavar="OPERATION",
+                        help="the operation of the other properties (default set)")
+    common.add_argument("--unset-missing", action="store_true",
+                        help="an empty cell of a set property removes it (default: left unchanged)")
+    common.add_argument("--region", choices=("us", "eu"), default="us", help="data center (default us)")
+    common.add_argument("--endpoint", default=None, metavar="URL",
+                        help="send here instead (e.g. a sandbox's /identify URL)")
+    common.add_argument("--dry-run", action="store_true", help="validate and batch; send nothing (needs no key)")
+    common.add_argument("--no-progress", action="store_true", help="no progress bar")
+    common.add_argument("--out", default=None, metavar="FILE",
+                        help="where to write the rows not ingested, with reasons (default: beside "
+                        "FILE, named FILE.identify-not-ingested.csv or FILE.group-identify-not-ingested.csv)")
+    sub.add_parser("identify", parents=[common], help=f"set user properties from a file (API key from {KEY_ENV})",
+                   description="Send one row per user (or device) to Amplitude's Identify API: ids, then "
+                   "property columns (set unless --op says otherwise); write the rows not ingested, "
+                   "with reasons, to --out.")
+    group = sub.add_parser("group-identify", parents=[common],
+                           help=f"set group properties from a file (API key from {KEY_ENV})",
+                           description="Send one row per group to Amplitude's Group Identify API.")
+    group.add_argument("--group-type", required=True, metavar="TYPE", help="the group type, e.g. company")
+    group.add_argument("--group-value", required=True, metavar="COLUMN", help="the column of group values")
 
 
 # -- mapping from the command line -----------------------------------------------------------
@@ -227,6 +269,32 @@ def parse_mapping(maps: Sequence[str], consts: Sequence[str]) -> dict[str, objec
     return mapping or None
 
 
+def parse_identify_mapping(maps: Sequence[str]) -> dict[str, object] | None:
+    """``--map`` items of identify / group-identify -> the ``mapping=`` argument."""
+    mapping: dict[str, object] = {}
+    for item in maps:
+        key, value = _split(item, "--map")
+        if key in mapping:
+            raise UsageError(f"--map {item!r}: {key} is given more than once")
+        if value.strip() == "":
+            mapping[key] = None  # leave the column (or an automatic match) out
+        elif key in ("user_properties", "group_properties"):
+            mapping[key] = [c.strip() for c in value.split(",") if c.strip()]
+        else:
+            mapping[key] = value
+    return mapping or None
+
+
+def _identify_text_columns(kind: Kind, mapping: dict[str, object] | None) -> Callable[[pd.Index], list[Hashable]]:
+    """Ids, group values and Amplitude's fields are text: read them as such from CSV."""
+
+    def pick(columns: pd.Index) -> list[Hashable]:
+        m = resolve_identify(columns, kind, mapping)
+        return [s for s in (*m.ids.values(), *m.fields.values()) if not isinstance(s, Const)]
+
+    return pick
+
+
 def _text_columns(mapping: dict[str, object] | None) -> Callable[[pd.Index], list[Hashable]]:
     """The columns that feed string keys (ids above all), to be read as text from CSV."""
 
@@ -263,12 +331,14 @@ def _read_times(frame: pd.DataFrame, mapping: dict[str, object] | None, args: ar
     return out
 
 
-def _read(path: Path, mapping: dict[str, object] | None) -> pd.DataFrame:
+def _read(
+    path: Path, mapping: dict[str, object] | None, text: Callable[[pd.Index], list[Hashable]] | None = None
+) -> pd.DataFrame:
     file_format(path)  # an unknown extension is the first thing to say
     if not path.is_file():
         raise UsageError(f"cannot read {path}: no such file")
     try:
-        return read_frame(path, _text_columns(mapping))
+        return read_frame(path, text or _text_columns(mapping))
     except LocalError:
         raise
     except ImportError as exc:
@@ -327,33 +397,56 @@ def _validate(args: argparse.Namespace) -> int:
     return 1
 
 
-def _upload(args: argparse.Namespace) -> int:
-    mapping = parse_mapping(args.map, args.const)
-    _check_tz(args.tz)
+def _need_key(args: argparse.Namespace) -> None:
     if not args.dry_run and not os.environ.get(KEY_ENV, "").strip():
         raise UsageError(
             f"no API key: set {KEY_ENV} (read from the environment only, never a flag, so it "
             "stays out of shell history); --dry-run needs none"
         )
-    path = Path(args.file)
-    original = _read(path, mapping)
+
+
+def _upload(args: argparse.Namespace) -> int:
+    mapping = parse_mapping(args.map, args.const)
+    _check_tz(args.tz)
+    _need_key(args)
+    original = _read(Path(args.file), mapping)
     frame = _read_times(original, mapping, args)
+    return _send(args, original, lambda: _api.upload(
+        frame,
+        None,  # resolve_api_key reads AMPLITUDE_API_KEY
+        mapping,
+        region=args.region,
+        api=args.api,
+        endpoint=args.endpoint,
+        dry_run=args.dry_run,
+        progress=False if args.no_progress else "text",
+        min_id_length=args.min_id_length,
+        tz=args.tz,
+        time_unit=args.time_unit,
+        missing_time=args.missing_time,
+    ))
+
+
+def _identify(args: argparse.Namespace) -> int:
+    _need_key(args)
+    kind: Kind = "group" if args.command == "group-identify" else "user"
+    mapping = parse_identify_mapping(args.map)
+    if kind == "group":
+        mapping = {**(mapping or {}), "group_type": const(args.group_type), "group_value": args.group_value}
+    operations = dict(_split(item, "--op") for item in args.op)
+    frame = _read(Path(args.file), mapping, _identify_text_columns(kind, mapping))
+    return _send(args, frame, lambda: _identify_api.identify(
+        frame, None, mapping, kind=kind, operation=args.operation, operations=operations,
+        unset_missing=args.unset_missing, region=args.region, endpoint=args.endpoint, dry_run=args.dry_run,
+        progress=False if args.no_progress else "text",
+    ))
+
+
+def _send(args: argparse.Namespace, original: pd.DataFrame, send: Callable[[], UploadResult]) -> int:
+    """Run the send, print the result, write the rows not ingested (as read: ``original``); the exit code."""
     out = _out_path(args)
     try:
-        result = _api.upload(
-            frame,
-            None,  # resolve_api_key reads AMPLITUDE_API_KEY
-            mapping,
-            region=args.region,
-            api=args.api,
-            endpoint=args.endpoint,
-            dry_run=args.dry_run,
-            progress=False if args.no_progress else "text",
-            min_id_length=args.min_id_length,
-            tz=args.tz,
-            time_unit=args.time_unit,
-            missing_time=args.missing_time,
-        )
+        result = send()
     except InvalidApiKey as exc:
         raise UsageError(str(exc)) from None
     except RequestRejected as exc:
@@ -464,6 +557,7 @@ def _sandbox(args: argparse.Namespace) -> int:
             print(f"Amplitude sandbox: {sb.url}", flush=True)
             print(f"  HTTP V2: {sb.http_url}", flush=True)
             print(f"  Batch:   {sb.batch_url}", flush=True)
+            print(f"  Identify: {sb.identify_url}  Group Identify: {sb.group_identify_url}", flush=True)
             print(
                 f"Any API key is accepted. Try: {KEY_ENV}=any {PROG} upload FILE "
                 f"--endpoint {sb.http_url}\nCtrl-C to stop.",
@@ -482,7 +576,8 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"demo": _demo, "sandbox": _sandbox, "validate": _validate, "upload": _upload}
+_COMMANDS = {"demo": _demo, "sandbox": _sandbox, "validate": _validate, "upload": _upload,
+             "identify": _identify, "group-identify": _identify}
 
 
 def _fail(message: str) -> None:
