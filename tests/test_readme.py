@@ -76,6 +76,11 @@ def _user_files(folder: Path) -> None:
     frame = sample_events(50, seed=5).rename(columns={"user_id": "uid"}).drop(columns="event_type")
     frame.to_csv(folder / "events.csv", index=False)
     sample_events(50, seed=6).to_parquet(folder / "events.parquet", index=False)
+    # One row per user (group) for identify / group-identify.
+    pd.DataFrame({"id": ["user-00001", "user-00002"], "plan": ["pro", "team"], "logins": [3, 1]}).to_csv(
+        folder / "users.csv", index=False)
+    pd.DataFrame({"org_id": ["org-001", "org-002"], "seats": [120, 15]}).to_parquet(
+        folder / "accounts.parquet", index=False)
 
 
 @pytest.mark.slow
@@ -106,7 +111,7 @@ def test_command_lines_run_as_written(tmp_path: Path) -> None:
             assert done.returncode in (0, 1), (command, done.stdout, done.stderr)
             assert "Traceback" not in done.stderr, (command, done.stderr)
         ran.append(words[1])
-    assert {"demo", "validate", "upload", "sandbox"} <= set(ran)
+    assert {"demo", "validate", "upload", "sandbox", "identify", "group-identify"} <= set(ran)
 
 
 def test_every_extra_the_readme_installs_exists() -> None:
