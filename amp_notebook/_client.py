@@ -424,6 +424,7 @@ class Uploader:
             pacing=self.pacing_hint,
             tightened=ledger.pacing_note,
             retrying=self._retrying,
+            unit=self.settings.wire.unit,
         )
 
     def _emit(self, phase: Phase) -> None:

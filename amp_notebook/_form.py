@@ -132,6 +132,7 @@ class FormWire(Wire):
         "resending is safe for set, setOnce, unset, remove, preInsert, postInsert and clearAll; "
         "add, append and prepend are applied again by every resend"
     )
+    unit: str = "identifications"
     field: str = "identification"
     resend_ambiguous: bool = False  # resend add/append/prepend after an ambiguous answer
 

@@ -75,7 +75,7 @@ def format_status(u: ProgressUpdate, *, final: bool = False) -> list[str]:
     Counts first, then throttling waits, rate and ETA, retries; zero counts
     are left out. ``final`` gives the closing summary instead of rate and ETA.
     """
-    parts = [f"{u.sent:,}/{u.total:,} events ({u.fraction:.0%})", f"ingested {u.ingested:,}"]
+    parts = [f"{u.sent:,}/{u.total:,} {u.unit} ({u.fraction:.0%})", f"ingested {u.ingested:,}"]
     if u.rejected or final:
         parts.append(f"rejected {u.rejected:,}")
     if u.failed or final:
@@ -96,11 +96,11 @@ def format_status(u: ProgressUpdate, *, final: bool = False) -> list[str]:
     if final:
         parts.append(f"{_finished_word(u)} in {format_duration(u.elapsed_s)}")
         if u.elapsed_s > 0:
-            parts.append(f"{u.events_per_second:,.0f} events/s")
+            parts.append(f"{u.events_per_second:,.0f} {u.unit}/s")
     else:
         # Before half a second, one fast answer gives an absurd rate and ETA.
         if u.elapsed_s >= 0.5 and u.sent:
-            parts.append(f"{u.events_per_second:,.0f} events/s")
+            parts.append(f"{u.events_per_second:,.0f} {u.unit}/s")
             eta = u.eta_s
             if eta is not None:
                 parts.append(f"ETA {format_duration(eta)}")

@@ -16,7 +16,7 @@ Phase = Literal["starting", "sending", "waiting", "done", "failed", "interrupted
 
 @dataclass(frozen=True)
 class ProgressUpdate:
-    """A snapshot of an upload. Counts are events (one event per row)."""
+    """A snapshot of an upload. Counts are rows (one event, or one identification, per row)."""
 
     total: int                 # events to send (rows after local validation)
     sent: int = 0              # events that got a final answer (ingested + rejected + failed)
@@ -34,6 +34,7 @@ class ProgressUpdate:
     phase: Phase = "sending"
     pacing: str | None = None     # what pacing costs at least (the busiest device), when it costs anything
     tightened: str | None = None  # pacing was tightened after Amplitude throttled devices: how and why
+    unit: str = "events"       # what a row is sent as ("identifications" for Identify)
 
     @property
     def fraction(self) -> float:

@@ -50,6 +50,7 @@ class Wire:
     # Reference, "Responses": "pause the throttled devices/users for 30 s".
     throttle_pause_s: float = 30.0
     resend_note: str = "safe to resend: insert_ids deduplicate"
+    unit: str = "events"  # what a payload is, in progress text
 
     def envelope(self, api_key: str, options: Mapping[str, object] | None) -> int:
         """Bytes of the body around the payloads. Only the key's length is used."""

@@ -314,3 +314,28 @@ def test_endpoints_name_their_api(sandbox: Sandbox) -> None:
     events = pd.DataFrame({"user_id": ["user-00001"], "event_type": ["Play"]})
     with pytest.raises(amp.ConfigurationError, match="Identify API's path"):
         events.amplitude.upload(api_key=KEY, endpoint=sandbox.identify_url, progress=False)
+
+
+def test_progress_counts_identifications(sandbox: Sandbox) -> None:
+    from amp_notebook._progress import format_status
+
+    seen: list[Any] = []
+    result = users(30).amplitude.identify(api_key=KEY, endpoint=sandbox.identify_url, progress=seen.append)
+    assert result.ok and seen and seen[-1].phase == "done" and seen[-1].ingested == 30
+    assert format_status(seen[-1], final=True)[0] == "30/30 identifications (100%)"
+
+
+def test_the_session_sandbox_gets_identifies_too() -> None:
+    """%amplitude sandbox points uploads at a sandbox: identify goes to its /identify, with its dummy key."""
+    from amp_notebook import _session
+
+    sb = Sandbox(SandboxConfig(api_keys={_session.SANDBOX_KEY})).start()  # refuses any other key
+    try:
+        _session.set_key(KEY)  # a "real" key in the session: it must not go to the sandbox
+        _session.use_sandbox(sb)
+        result = users(5).amplitude.identify(progress=False)
+        assert result.ok and result.endpoint.startswith("Identify (127.0.0.1:")
+        assert sb.user_properties("user-00000") is not None
+        assert [r.path for r in sb.emulator.requests] == ["/identify"]
+    finally:
+        _session.reset()

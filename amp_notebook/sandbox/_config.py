@@ -128,6 +128,7 @@ class SandboxConfig:
     ``group_property_limit`` group properties in one request; a user's updates
     beyond ``identify_hourly_limit`` in an hour are dropped. Identify is throttled
     per user with ``device_eps`` / ``window_s`` / ``limit_mode`` ("as HTTP V2").
+    ``keep_events=False`` keeps no properties either (counters only).
     """
 
     api_keys: frozenset[str] | None = field(default=None, repr=False)

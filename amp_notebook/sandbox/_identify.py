@@ -232,12 +232,12 @@ class IdentifyBook:
             if throttled is not None:
                 c[f"{api}_throttled"] += len(throttled["throttled_events"])
                 return 429, throttled, n, 0
-        applied = self._apply_groups(items) if group else self._apply_users(items, now, cfg, c)
+        applied = self._apply_groups(items, cfg.keep_events) if group else self._apply_users(items, now, cfg, c)
         c[f"{api}_applied"] += applied
         return 200, {"code": 200, "server_upload_time": int(now * 1000)}, n, applied
 
-    def _apply_groups(self, items: list[dict[str, Any]]) -> int:
-        for obj in items:
+    def _apply_groups(self, items: list[dict[str, Any]], keep: bool) -> int:
+        for obj in items if keep else ():
             props = self.groups.setdefault((obj["group_type"], obj["group_value"]), {})
             apply_operations(props, as_operations(obj.get("group_properties") or {}))
         return len(items)
@@ -251,7 +251,8 @@ class IdentifyBook:
                 c["identify_dropped"] += 1
                 continue
             self.hourly.add(part, now, 1)
-            self._apply(self._identity(obj), obj)
+            if cfg.keep_events:  # off: count only (benchmarks), as for events
+                self._apply(self._identity(obj), obj)
             applied += 1
         return applied
 
