@@ -75,6 +75,7 @@ def test_identify_sets_every_users_properties(sandbox: Sandbox) -> None:
     assert again.loc[df["user_id"], "plan"].tolist() == df["plan"].tolist()
     assert again.loc[df["user_id"], "logins"].tolist() == (2 * df["logins"]).tolist()
     assert "add/append/prepend are applied again by every resend" in repr(result)
+    assert "applied again by every resend" in result._repr_html_() and "identifications/s" in result._repr_html_()
 
 
 def test_mixed_operations_and_later_rows_win(sandbox: Sandbox) -> None:
