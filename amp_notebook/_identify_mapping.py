@@ -153,6 +153,81 @@ def _auto_key(label: object, keys: Iterable[str]) -> str | None:
     return None
 
 
+class _Resolver:
+    """The three steps of the module docstring: the explicit mapping, names, the other columns."""
+
+    def __init__(self, columns: pd.Index, kind: Kind) -> None:
+        self.columns, self.kind = columns, kind
+        self.prop_key = _PROPERTIES[kind]
+        self.id_keys = _ID_KEYS[kind]
+        self.known = (*self.id_keys, *(FIELDS if kind == "user" else ()))
+        self.ids: dict[str, Hashable | Const] = {}
+        self.fields: dict[str, Hashable | Const] = {}
+        self.dropped: set[Hashable] = set()
+        self.properties: dict[str, Hashable | Const] | None = None  # None: every other column
+        self.dotted: dict[str, Hashable | Const | None] = {}
+
+    def explicit(self, mapping: Mapping[str, object]) -> None:
+        for key, value in mapping.items():
+            base, dot, name = key.partition(".") if isinstance(key, str) else (key, "", "")
+            if key in self.known:
+                if value is None:
+                    self.dropped.add(key)
+                else:
+                    (self.ids if key in self.id_keys else self.fields)[key] = _check_column(self.columns, value, key)
+            elif base == self.prop_key and dot and name:
+                self.dotted[name] = None if value is None else _check_column(self.columns, value, key)
+            elif key == self.prop_key:
+                self.properties = _explicit_properties(self.columns, value, self.prop_key)
+            elif key in self.columns and value is None:
+                self.dropped.add(key)  # {"column": None}: leave the column out
+            else:
+                self.unknown(key)
+
+    def unknown(self, key: object) -> None:
+        hint = difflib.get_close_matches(str(key), [*self.known, self.prop_key], n=1)
+        raise MappingError(
+            f"unknown key {key!r} in mapping: it takes {', '.join(self.id_keys)}"
+            + (", Amplitude's fields (platform, country, ...)" if self.kind == "user" else "")
+            + f", {self.prop_key!r} (a list of columns or a dict) or '{self.prop_key}.<name>'; a column to "
+            "leave out is given as {'column': None}",
+            key=str(key), suggestion=hint[0] if hint else None,
+        )
+
+    def by_name(self) -> set[Hashable]:
+        """Ids and fields matched by column name; returns the columns used so far."""
+        used = {s for s in (*self.ids.values(), *self.fields.values()) if not isinstance(s, Const)}
+        for label in self.columns:
+            if label in used or label in self.dropped:
+                continue
+            free = [k for k in self.known if k not in self.ids and k not in self.fields and k not in self.dropped]
+            auto = _auto_key(label, free)
+            if auto is not None:
+                (self.ids if auto in self.id_keys else self.fields)[auto] = label
+                used.add(label)
+        return used
+
+    def property_sources(self, used: set[Hashable]) -> dict[str, Hashable | Const]:
+        props = self.properties
+        if props is None:
+            props = {}
+            prefix = self.prop_key + "."
+            for label in self.columns:
+                if label in used or label in self.dropped:
+                    continue
+                name = str(label)
+                name = name[len(prefix):] if name.startswith(prefix) else name
+                if name in props:
+                    _twice(name, label)
+                props[name] = label
+        for name, source in self.dotted.items():
+            if source is None:
+                props.pop(name, None)
+            else:
+                props[name] = source
+        return props
+
+
 def resolve_identify(
     columns: pd.Index | Iterable[Hashable],
     kind: Kind,
@@ -164,63 +239,11 @@ def resolve_identify(
 ) -> IdentifyMapping:
     """Resolve ids, fields and properties (see the module docstring); MappingError names the key and column."""
     columns = columns if isinstance(columns, pd.Index) else pd.Index(list(columns), tupleize_cols=False)
-    mapping = dict(mapping or {})
-    prop_key = _PROPERTIES[kind]
-    id_keys = _ID_KEYS[kind]
-    known = (*id_keys, *(FIELDS if kind == "user" else ()))
-    ids: dict[str, Hashable | Const] = {}
-    fields: dict[str, Hashable | Const] = {}
-    dropped: set[Hashable] = set()
-    explicit_props: dict[str, Hashable | Const] | None = None
-    dotted: dict[str, Hashable | Const] = {}
-    for key, value in mapping.items():
-        base, dot, name = key.partition(".") if isinstance(key, str) else (key, "", "")
-        if key in known:
-            if value is not None:
-                (ids if key in id_keys else fields)[key] = _check_column(columns, value, key)
-            else:
-                dropped.add(key)
-        elif base == prop_key and dot and name:
-            dotted[name] = value if value is None else _check_column(columns, value, key)  # type: ignore[assignment]
-        elif key == prop_key:
-            explicit_props = _explicit_properties(columns, value, prop_key)
-        elif key in columns and value is None:
-            dropped.add(key)  # {"column": None}: leave the column out
-        else:
-            hint = difflib.get_close_matches(str(key), [*known, prop_key], n=1)
-            raise MappingError(
-                f"unknown key {key!r} in mapping: it takes {', '.join(id_keys)}"
-                + (", Amplitude's fields (platform, country, ...)" if kind == "user" else "")
-                + f", {prop_key!r} (a list of columns or a dict) or '{prop_key}.<name>'; a column to leave "
-                "out is given as {'column': None}",
-                key=str(key), suggestion=hint[0] if hint else None,
-            )
-    used = {s for s in (*ids.values(), *fields.values()) if not isinstance(s, Const)}
-    for label in columns:
-        if label in used or label in dropped:
-            continue
-        auto = _auto_key(label, [k for k in known if k not in ids and k not in fields and k not in dropped])
-        if auto is not None:
-            (ids if auto in id_keys else fields)[auto] = label
-            used.add(label)
-    if explicit_props is None:
-        explicit_props = {}
-        for label in columns:
-            if label in used or label in dropped or isinstance(label, Const):
-                continue
-            name = str(label)
-            if name.startswith(prop_key + "."):
-                name = name[len(prop_key) + 1 :]
-            if name in explicit_props:
-                _twice(name, label)
-            explicit_props[name] = label
-    for name, source in dotted.items():
-        if source is None:
-            explicit_props.pop(name, None)
-        else:
-            explicit_props[name] = source
-    props = _with_operations(explicit_props, operation, operations, unset_missing)
-    return IdentifyMapping(kind, ids, fields, props)
+    r = _Resolver(columns, kind)
+    r.explicit(mapping or {})
+    sources = r.property_sources(r.by_name())
+    props = _with_operations(sources, operation, operations, unset_missing)
+    return IdentifyMapping(kind, r.ids, r.fields, props)
 
 
 def _twice(name: str, label: Hashable) -> None:
