@@ -123,13 +123,34 @@ def _objects(df: pd.DataFrame, m: IdentifyMapping, rows: slice | np.ndarray, n: 
 
 def partition_keys(m: IdentifyMapping, objects: list[dict[str, Any]]) -> list[str]:
     """The pacing/pause key of each identification (see the module docstring)."""
+    first, second = ("group_type", "group_value") if m.kind == "group" else ("user_id", "device_id")
+    return _keys(m, [o.get(first) for o in objects], [o.get(second) for o in objects])
+
+
+def _keys(m: IdentifyMapping, first: list[Any], second: list[Any]) -> list[str]:
     if m.kind == "group":
-        return [f"group:{o.get('group_type', '')}:{o.get('group_value', '')}" for o in objects]
-    out = []
-    for o in objects:
-        user = o.get("user_id")
-        out.append("user:" + user if user is not None else o.get("device_id") or "")
-    return out
+        return [f"group:{t or ''}:{v or ''}" for t, v in zip(first, second, strict=True)]
+    return ["user:" + u if u is not None else d or "" for u, d in zip(first, second, strict=True)]
+
+
+def iter_partition_keys(
+    df: pd.DataFrame, m: IdentifyMapping, positions: np.ndarray | None = None, *, chunk_rows: int = 500_000
+) -> Iterator[list[str]]:
+    """The partition key of every row :func:`encode_identifications` sends, in the same order,
+    read from the id columns alone (for the Scheduler's PartitionPlan)."""
+    first, second = ("group_type", "group_value") if m.kind == "group" else ("user_id", "device_id")
+    for pos, rows in _chunks(len(df), positions, chunk_rows):
+        n = len(pos)
+
+        def column(key: str, rows: slice | np.ndarray = rows, n: int = n) -> list[Any]:
+            source = m.ids.get(key)
+            if source is None:
+                return [None] * n
+            if isinstance(source, Const):
+                return [const_value(source, "string")] * n
+            return sent_values(_source_series(df, Field(key, None, source)).iloc[rows], "string")
+
+        yield _keys(m, column(first), column(second))
 
 
 def iter_identifications(

@@ -42,9 +42,10 @@ from ._config import ApiKey, Endpoint, Limits, Pacing, hide_key, resolve_api_key
 from ._encoding import position_dtype
 from ._exceptions import ConfigurationError, ValidationError
 from ._form import FORM_IDENTIFY, FormWire
-from ._identify_encoding import encode_identifications
+from ._identify_encoding import encode_identifications, iter_partition_keys
 from ._identify_mapping import ACCUMULATING, IdentifyMapping, Kind, plan_identify
 from ._identify_validation import GROUP_PROPERTY_LIMIT, validate_identify
+from ._plan import PartitionPlan
 from ._report import ValidationReport
 from ._result import FAILED, RowLedger, UploadResult
 from ._retry import RetryPolicy
@@ -169,8 +170,10 @@ async def identify_async(
     timeouts = timeout_value(timeout)
     if timeouts is not None:
         settings = replace(settings, timeout=timeouts)
+    # Rows per user (group): the Scheduler keeps no pacing state for those that cannot be held back.
+    plan = PartitionPlan.from_keys(lambda: iter_partition_keys(df, m, send))
     return await send_rows(
-        result, settings, chunks, total=total, progress=progress, clock=_clock, rng=_rng,
+        result, settings, chunks, total=total, progress=progress, clock=_clock, rng=_rng, plan=plan,
         resume="send result.failed to finish; rows whose reason is ambiguous_add may have been applied already",
     )
 

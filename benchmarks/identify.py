@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd
-from upload import SandboxProcess, cpu_s
+from upload import ServerProcess, cpu_s
 
 import amp_notebook  # noqa: F401  (registers df.amplitude)
 from amp_notebook._identify_encoding import encode_identifications
@@ -69,7 +69,7 @@ def prepare(df: pd.DataFrame) -> float:
 
 def identify(df: pd.DataFrame, keep: bool) -> dict[str, float]:
     n = len(df)
-    with SandboxProcess(*(["--keep-events"] if keep else [])) as sb:
+    with ServerProcess(*(["--keep-events"] if keep else [])) as sb:
         gc.collect()
         c0, s0 = time.process_time(), cpu_s(sb.proc.pid)
         t0 = time.perf_counter()

@@ -12,7 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amp_notebook import const
-from amp_notebook._identify_encoding import encode_identifications, iter_identifications
+from amp_notebook._identify_encoding import (
+    encode_identifications,
+    iter_identifications,
+    iter_partition_keys,
+)
 from amp_notebook._identify_mapping import plan_identify, resolve_identify
 
 
@@ -93,10 +97,14 @@ def test_every_row_encoded_once_in_order(rows: list[tuple[object, object, object
     m = resolve_identify(df.columns, "user", operations={"b": "append"})
     positions: list[int] = []
     decoded: list[object] = []
+    keys: list[str] = []
     for chunk in encode_identifications(df, m, chunk_rows=chunk_rows):
         positions += chunk.positions.tolist()
         decoded += [orjson.loads(unquote_to_bytes(p)) for p in chunk.payloads]
+        keys += chunk.partitions
     assert positions == list(range(len(df)))
+    # The keys read from the id columns alone (for the Scheduler's plan) are the encoder's.
+    assert [k for part in iter_partition_keys(df, m, chunk_rows=chunk_rows) for k in part] == keys
     assert decoded == [o for _, objs in iter_identifications(df, m) for o in objs]
     for row, obj in zip(rows, decoded, strict=True):
         props = obj.get("user_properties", {})  # type: ignore[union-attr]
