@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _progress
 from . import accessor as _accessor  # registers df.amplitude
 from ._api import last_result, preview, read_export, to_events, upload, upload_async, validate
 from ._config import ApiKey, SecretKey
@@ -35,6 +36,7 @@ from ._exceptions import (
     ValidationError,
 )
 from ._identify_api import group_identify, group_identify_async, identify, identify_async
+from ._jupyter import progress as _widget_progress
 from ._mapping import Const, const
 from ._report import ValidationReport
 from ._result import UploadResult
@@ -59,7 +61,8 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 _dask_hook.install()  # ddf.amplitude, once dask.dataframe is imported (never imports it)
-del _accessor, _dask_hook
+_progress.show_widgets_with(_widget_progress.widget_sink)  # a progress bar inside a kernel
+del _accessor, _dask_hook, _widget_progress
 
 __all__ = [
     "AmpNotebookError",

@@ -3,9 +3,10 @@
 The loop calls ``sink.update(u)`` many times (possibly from the background
 event-loop thread) and ``sink.close(u)`` once with ``u.phase`` "done", "failed"
 or "interrupted". :func:`make_sink` picks the view like ``tqdm.auto``: an
-ipywidgets bar inside a Jupyter kernel, a text line elsewhere, nothing when
-asked (design.md, principles 8 and 9). This is the only module that imports
-ipywidgets, and only when a widget is wanted.
+ipywidgets bar inside a Jupyter kernel (``_jupyter.progress``, plugged in with
+:func:`show_widgets_with`), a text line elsewhere, nothing when asked (design.md,
+principles 8 and 9). The text, quiet and callback views live here; nothing here
+imports IPython or ipywidgets.
 
 Sinks never raise into the upload: a progress display must not lose an upload.
 """
@@ -13,15 +14,13 @@ Sinks never raise into the upload: a progress display must not lose an upload.
 from __future__ import annotations
 
 import contextlib
-import html
-import importlib
 import shutil
 import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Literal, Protocol
 
 from ._exceptions import ConfigurationError
 from ._logging import logger, redact
@@ -35,10 +34,9 @@ __all__ = [
     "QuietSink",
     "Sink",
     "TextSink",
-    "WidgetSink",
     "format_status",
-    "in_kernel",
     "make_sink",
+    "show_widgets_with",
 ]
 
 ProgressOption = Literal["auto", "widget", "text"] | bool | None | Callable[[ProgressUpdate], None]
@@ -278,104 +276,6 @@ class TextSink(_Throttled):
         self.stream.write("\r" + line + pad + ("\n" if final else ""))
 
 
-# ------------------------------------------------------------------------- widget
-
-
-_BOX_CLASS: type[Any] | None = None
-
-
-def _box_class(widgets: Any) -> type[Any]:
-    """A VBox whose text form is fixed: nbval compares the text/plain that the
-    notebook saved when the widget was first shown, so it must not hold counts
-    or timings (design.md, "Facts")."""
-    global _BOX_CLASS
-    if _BOX_CLASS is None:
-
-        class UploadProgressBox(widgets.VBox):  # type: ignore[misc]
-            def __repr__(self) -> str:
-                return str(getattr(self, "_amp_text", "UploadProgress()"))
-
-        _BOX_CLASS = UploadProgressBox
-    return _BOX_CLASS
-
-
-def _ipython_display(obj: object) -> None:
-    from IPython.display import display
-
-    display(obj)  # type: ignore[no-untyped-call]
-
-
-def _final_style(u: ProgressUpdate) -> str:
-    if u.phase in ("failed", "interrupted"):
-        return "danger"
-    if u.rejected or u.failed:
-        return "warning"
-    return "success"
-
-
-class WidgetSink(_Throttled):
-    """An ``IntProgress`` bar and an ``HTML`` status line, shown once and updated in place.
-
-    ``show`` is called once with the box (:func:`make_sink` passes IPython's
-    ``display``); without it nothing is shown, which tests use.
-
-    ipywidgets 8 sends its comm messages from whatever thread sets a trait, so
-    updates from the event-loop thread reach the front end while the cell's
-    main thread waits on the upload.
-    """
-
-    def __init__(
-        self,
-        total: int,
-        label: str = "",
-        *,
-        show: Callable[[object], None] | None = None,
-        interval: float = 0.1,
-        clock: Clock = time.monotonic,
-        schedule: Schedule | None = _thread_timer,
-        widgets: Any = None,
-    ) -> None:
-        super().__init__(clock=clock, schedule=schedule)
-        w = widgets if widgets is not None else importlib.import_module("ipywidgets")
-        self.interval = interval
-        self.label = redact(label) or "Amplitude"
-        self.bar = w.IntProgress(
-            value=0,
-            min=0,
-            max=max(total, 1),  # a 0..0 bar draws nothing useful; the close fills it
-            description=self.label,
-            bar_style="",
-            style={"description_width": "initial"},
-        )
-        self.status = w.HTML(value=self._html([f"{total:,} events to send"]))
-        self.box = _box_class(w)(children=[self.bar, self.status])
-        self.box._amp_text = f"UploadProgress(total={total:,})"
-        if show is not None:
-            show(self.box)
-
-    @staticmethod
-    def _html(parts: list[str]) -> str:
-        return " · ".join(html.escape(p) for p in parts)
-
-    def _due(self, u: ProgressUpdate, now: float) -> float:
-        return 0.0 if self._last is None else self._last + self.interval - now
-
-    def _render(self, u: ProgressUpdate, *, final: bool) -> None:
-        maximum = max(u.total, 1)
-        if final and u.phase not in ("failed", "interrupted"):
-            value = maximum
-        else:
-            value = min(max(u.sent, 0), maximum)
-        # One comm message per widget instead of one per trait.
-        with self.bar.hold_sync():
-            if self.bar.max != maximum:
-                self.bar.max = maximum  # ipywidgets clamps value to the new max
-            self.bar.value = value
-            if final:
-                self.bar.bar_style = _final_style(u)
-        self.status.value = self._html(format_status(u, final=final))
-
-
 class NullSink:
     """Shows nothing."""
 
@@ -446,46 +346,18 @@ class CallbackSink:
 # ------------------------------------------------------------------------ choose
 
 
-def in_kernel() -> bool:
-    """True inside a running Jupyter kernel (tqdm.auto's test).
-
-    IPython is looked up, not imported: if nothing imported it, this is no kernel.
-    """
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    try:
-        shell = ipython.get_ipython()
-    except Exception:
-        return False
-    if shell is None:
-        return False
-    try:
-        if "IPKernelApp" in shell.config:
-            return True
-    except Exception:
-        pass
-    return type(shell).__name__ == "ZMQInteractiveShell"
+# (total, label, asked) -> a widget view, or None for text. ``asked``: progress="widget"
+# (else "auto": a widget only inside a kernel). Plugged in by ``amp_notebook/__init__``
+# from ``_jupyter.progress``, so this module (the sending layer's) never imports the
+# notebook code; without it, progress is text.
+WidgetView = Callable[[int, str, bool], "Sink | None"]
+_widget_view: WidgetView | None = None
 
 
-_warned_no_widgets = False
-
-
-def _widgets_or_warn() -> Any:
-    """The ipywidgets module, or None after a warning (given once per process)."""
-    global _warned_no_widgets
-    try:
-        return importlib.import_module("ipywidgets")
-    except Exception as exc:  # ImportError, or a broken install: fall back, never crash
-        if not _warned_no_widgets:
-            _warned_no_widgets = True
-            warnings.warn(
-                f"ipywidgets could not be imported ({type(exc).__name__}: {exc}); "
-                "showing text progress instead. `pip install ipywidgets` for a progress bar.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-        return None
+def show_widgets_with(view: WidgetView | None) -> None:
+    """Where ``progress="auto"`` / ``"widget"`` gets its widget (None: text only)."""
+    global _widget_view
+    _widget_view = view
 
 
 def make_sink(progress: ProgressOption = "auto", *, total: int, label: str = "") -> Sink:
@@ -499,22 +371,8 @@ def make_sink(progress: ProgressOption = "auto", *, total: int, label: str = "")
     if progress == "text":
         return TextSink(total, label)
     if progress in ("auto", "widget"):
-        if progress == "auto" and not in_kernel():
-            return TextSink(total, label)
-        widgets = _widgets_or_warn()
-        if widgets is None:
-            return TextSink(total, label)
-        try:
-            return WidgetSink(total, label, widgets=widgets, show=_ipython_display)
-        except Exception as exc:
-            logger.debug("progress widget failed", exc_info=True)
-            warnings.warn(
-                f"the progress widget could not be shown ({type(exc).__name__}); "
-                "showing text progress instead",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return TextSink(total, label)
+        widget = _widget_view(total, label, progress == "widget") if _widget_view is not None else None
+        return widget if widget is not None else TextSink(total, label)
     raise ConfigurationError(
         f"progress must be 'auto', 'widget', 'text', True, False or a callable, not {progress!r}"
     )

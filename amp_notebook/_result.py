@@ -9,7 +9,7 @@ last three (the developers' guide: "nothing is lost").
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -177,6 +177,9 @@ class UploadResult:
     unit: str = "events"
     method: str = "upload"
     notes: tuple[str, ...] = ()
+    # How verify() reads the Export API: handed in by the sending layer that made the result
+    # (``_verify_run.verify_upload``), so this pure module never imports the IO code.
+    verifier: Callable[..., VerifyReport] | None = field(default=None, repr=False, compare=False)
 
     # -- counts -------------------------------------------------------------
     @property
@@ -354,10 +357,14 @@ class UploadResult:
         one of the upload's region. More options: ``amp_notebook._verify_run.verify_upload``.
         """
         from ._config import hide_secret_key
-        from ._verify_run import verify_upload
+        from ._exceptions import ConfigurationError
 
+        if self.verifier is None:
+            raise ConfigurationError(
+                f"verify() looks for uploaded events in the Export API: this {self.method} result has none"
+            )
         sent = None if self.dry_run else self.sent
-        return verify_upload(self.frame, self.ledger.positions(INGESTED), sent, hide_secret_key(secret_key),
+        return self.verifier(self.frame, self.ledger.positions(INGESTED), sent, hide_secret_key(secret_key),
                              export_endpoint=export_endpoint, **options)
 
     # -- reprs ----------------------------------------------------------------

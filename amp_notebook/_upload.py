@@ -39,6 +39,7 @@ from ._send import remember, send_rows, timeout_value
 from ._send_as_is import cells_to_send_as_is
 from ._sent import SendRecord
 from ._validation import ValidateOptions, validate_frame
+from ._verify_run import verify_upload
 
 OnInvalid = Literal["skip", "raise", "send"]
 
@@ -154,7 +155,8 @@ async def upload_async(
     if device_events_per_second is not None:
         pacing = replace(pacing, device_eps=device_events_per_second)
 
-    result = UploadResult(frame=df, ledger=ledger, endpoint=ep.label, api=ep.api, dry_run=dry_run, validation=report)
+    result = UploadResult(frame=df, ledger=ledger, endpoint=ep.label, api=ep.api, dry_run=dry_run, validation=report,
+                          verifier=verify_upload)
     # Events per device before anything is sent: the scheduler keeps no state for
     # devices pacing cannot hold back (most of them), and the pacing cost is known.
     plan = PartitionPlan.from_keys(lambda: iter_partition_keys(df, rm, options_enc, positions=order))

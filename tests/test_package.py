@@ -1,18 +1,6 @@
-"""The package's shape: the public surface, and the layering design.md promises."""
-
-import subprocess
-import sys
-import textwrap
+"""The package's public surface and error tree (the layers: tests/test_layers.py)."""
 
 import amp_notebook
-
-CORE = [
-    "_exceptions", "_config", "_keys", "_mapping", "_encoding", "_times", "_values",
-    "_rules", "_validation", "_batching", "_throttle", "_responses", "_retry",
-    "_result", "_report", "_styler", "_summary", "_progress_model",
-    "_export_hours", "_export_zip", "_export_frame", "_verify",
-    "_wire", "_form", "_identify_mapping", "_identify_validation", "_identify_encoding", "_identify_api",
-]
 
 
 def test_public_names_are_pinned():
@@ -27,24 +15,6 @@ def test_public_names_are_pinned():
     }
     for name in amp_notebook.__all__:
         assert hasattr(amp_notebook, name), name
-
-
-def test_core_imports_without_io_or_ui_libraries():
-    # The pure core never imports httpx, IPython or ipywidgets: block them and import it.
-    code = textwrap.dedent(
-        f"""
-        import sys
-        for name in ("httpx", "IPython", "ipywidgets"):
-            sys.modules[name] = None
-        import importlib
-        for module in {CORE!r}:
-            importlib.import_module("amp_notebook." + module)
-        print("ok")
-        """
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
 
 
 def test_error_tree():

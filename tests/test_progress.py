@@ -11,17 +11,11 @@ from collections.abc import Callable
 
 import pytest
 
-from amp_notebook import _progress
 from amp_notebook._exceptions import ConfigurationError
+from amp_notebook._jupyter import progress as widget_progress
+from amp_notebook._jupyter.progress import WidgetSink, in_kernel
 from amp_notebook._logging import forget_secrets, register_secret
-from amp_notebook._progress import (
-    CallbackSink,
-    QuietSink,
-    TextSink,
-    WidgetSink,
-    in_kernel,
-    make_sink,
-)
+from amp_notebook._progress import CallbackSink, QuietSink, TextSink, make_sink
 from amp_notebook._progress_model import ProgressUpdate
 
 
@@ -83,14 +77,14 @@ def fake_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
 def shown(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Collect what make_sink's widget displays instead of calling IPython."""
     seen: list[object] = []
-    monkeypatch.setattr(_progress, "_ipython_display", seen.append)
+    monkeypatch.setattr(widget_progress, "_ipython_display", seen.append)
     return seen
 
 
 @pytest.fixture
 def no_widgets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import raises ImportError
-    monkeypatch.setattr(_progress, "_warned_no_widgets", False)
+    monkeypatch.setattr(widget_progress, "_warned_no_widgets", False)
 
 
 # ----------------------------------------------------------------- choosing

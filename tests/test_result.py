@@ -66,3 +66,19 @@ def test_reasons_most_rows_first_then_by_status_and_reason() -> None:
     ]
     assert table["examples"].tolist()[0] == "100, 101"
     assert _result(3).reasons().empty
+
+
+def test_verify_uses_the_verifier_the_sending_layer_gave() -> None:
+    import pytest
+
+    from amp_notebook import ConfigurationError
+
+    r = _result(3)
+    r.ledger.mark([0, 2], INGESTED, request=1)
+    with pytest.raises(ConfigurationError, match="this upload result has none"):
+        r.verify()  # made without one (an identify result, say): nothing to look for
+    seen: list[object] = []
+    r.verifier = lambda frame, ingested, sent, secret, **options: seen.append((list(ingested), secret, options))
+    r.verify("secret", export_endpoint="http://127.0.0.1:1/export")
+    assert [int(i) for i in seen[0][0]] == [0, 2] and "secret" not in repr(seen[0][1])
+    assert seen[0][2] == {"export_endpoint": "http://127.0.0.1:1/export"}
