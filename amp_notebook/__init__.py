@@ -36,6 +36,7 @@ from ._exceptions import (
     ValidationError,
 )
 from ._identify_api import group_identify, group_identify_async, identify, identify_async
+from ._insert_key import InsertIdKey, key
 from ._jupyter import progress as _widget_progress
 from ._mapping import Const, const
 from ._report import ValidationReport
@@ -70,6 +71,7 @@ __all__ = [
     "ConfigurationError",
     "Const",
     "ExportError",
+    "InsertIdKey",
     "InvalidApiKey",
     "LocalError",
     "MappingError",
@@ -89,6 +91,7 @@ __all__ = [
     "identify",
     "identify_async",
     "iso_times",
+    "key",
     "last_result",
     "load_ipython_extension",
     "preview",

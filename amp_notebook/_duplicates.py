@@ -11,7 +11,8 @@ Pure and column-wise: each row is hashed (pandas' 64-bit ``hash_pandas_object``
 over the columns that make the insert_id) in slices, so the temporaries stay
 small; only the hashes (8 bytes a row) and a sort of them cover the whole frame.
 A hash collision (about 1 in 10**5 for 10 million rows) can only add a false
-warning, never drop a row.
+warning, never drop a row. With ``key(...)`` as the insert_id, the key's values and
+the ids decide (``_key_ids.key_row_hashes``), as they decide the insert_id.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Hashable
 import numpy as np
 import pandas as pd
 
+from ._key_ids import key_row_hashes
 from ._mapping import Const, ResolvedMapping, first_column
 
 __all__ = ["duplicate_rows"]
@@ -82,11 +84,13 @@ def duplicate_rows(df: pd.DataFrame, rm: ResolvedMapping) -> tuple[np.ndarray, n
     none = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
     iid = rm.get("insert_id")
     content = [f.source for f in rm.fields if not isinstance(f.source, Const)]
-    if iid is not None and isinstance(iid.source, Const):
+    if rm.insert_id_key is not None:  # rows missing a key value are not sent: left out
+        later, first = _repeats(*key_row_hashes(df, rm))
+    elif iid is not None and isinstance(iid.source, Const):
         return none if iid.source.value is None else every_later
-    if not content:  # every key a constant: every row is the same event
+    elif not content:  # every key a constant: every row is the same event
         return every_later
-    if iid is None:
+    elif iid is None:
         later, first = _repeats(_row_hashes(df, content), None)
     else:
         has_id = first_column(df, iid.source).notna().to_numpy()

@@ -33,7 +33,8 @@ Choices (documented for users):
   ``.0`` (an id column with gaps is float64 in pandas: 12345.0 -> "12345").
   Integer keys take ints and integral floats; anything else is dropped (the
   validator reports it). A datetime column mapped to ``session_id`` becomes ms.
-- ``insert_id``: the mapped column where it has a value, else the blake2b-128 hex
+- ``insert_id``: a hash of the key's columns with ``key(...)`` (``_key_ids``), else
+  the mapped column where it has a value, else the blake2b-128 hex
   digest of the event's canonical JSON (sorted keys, without insert_id). Exact
   duplicate rows therefore share an insert_id and Amplitude keeps one of them
   (reference, "Event keys" -> insert_id), which is what makes re-running an
@@ -55,6 +56,7 @@ import orjson
 import pandas as pd
 
 from ._exceptions import ConfigurationError
+from ._key_ids import KeyIds
 from ._keys import EVENT_KEYS, NESTED_KEYS
 from ._mapping import Const, Field, ResolvedMapping
 from ._send_as_is import as_is, as_is_time
@@ -320,6 +322,7 @@ class _Plan:
                 self.insert_id = (None, _const_value(iid, options))
             else:
                 self.insert_id = (_source_series(df, iid), None)
+        self.key_ids = KeyIds(df, rm) if rm.insert_id_key is not None else None
         keys = [f.key for f, _, _ in self.fields]
         self.device = keys.index("device_id") if "device_id" in keys else None
         self.user = keys.index("user_id") if "user_id" in keys else None
@@ -378,7 +381,8 @@ class _Plan:
         events = map(build, *iterables) if iterables else ({} for _ in range(n))
         # An event with one value that is never missing cannot serialise to "{}".
         may_be_empty = all(nullable)
-        payloads = _payloads(events, self._insert_ids(rows, n), may_be_empty)
+        iids = self.key_ids.ids(rows, pos) if self.key_ids is not None else self._insert_ids(rows, n)
+        payloads = _payloads(events, iids, may_be_empty)
         keyed = [typed_ids.get(i, c) for i, c in enumerate(cols)] if typed_ids else cols
         return EncodedChunk(positions=pos, payloads=payloads, partitions=self._partitions(keyed, n))
 

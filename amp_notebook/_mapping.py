@@ -26,7 +26,10 @@ How :func:`resolve_mapping` decides (a pandas user should be unsurprised):
 
 Mapping values:
 - a top-level key (``user_id``, ``time``, ``insert_id``, ``$skip_user_properties_sync``
-  ...) takes a column label or a ``Const``;
+  ...) takes a column label or a ``Const``; ``insert_id`` also takes ``key(...)`` (an id
+  made from chosen columns, ``_insert_key``): it is kept apart from the fields
+  (``ResolvedMapping.insert_id_key``), so code that reads ``get("insert_id")`` sees no
+  insert_id column;
 - ``event_properties`` / ``user_properties`` / ``groups`` take a list of columns
   (each named as its column), a dict ``{name: column | Const | None}``, or a single
   column (or ``Const``) holding whole dicts;
@@ -45,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from ._exceptions import MappingError
+from ._insert_key import InsertIdKey, resolve_key
 from ._keys import ALIASES, EVENT_KEYS, NESTED_KEYS, PLAN_FIELDS, normalise_name
 
 
@@ -101,7 +105,13 @@ class Field:
 
 @dataclass(frozen=True)
 class ResolvedMapping:
+    """``fields``: every sent value's source. ``insert_id_key``: ``key(...)`` when the
+    insert_id is made from chosen columns, with ``key_sources`` (a column label or a
+    ``Const`` per name of the key)."""
+
     fields: tuple[Field, ...]
+    insert_id_key: InsertIdKey | None = None
+    key_sources: tuple[Hashable, ...] = ()
 
     def get(self, key: str) -> Field | None:
         for field in self.fields:
@@ -117,6 +127,9 @@ class ResolvedMapping:
         for field in self.fields:
             if not isinstance(field.source, Const):
                 seen.setdefault(field.source, None)
+        for source in self.key_sources:  # a column only in the key feeds the insert_id
+            if not isinstance(source, Const):
+                seen.setdefault(source, None)
         return list(seen)
 
     def keys(self) -> list[str]:
@@ -133,6 +146,8 @@ class ResolvedMapping:
         for field in self.fields:
             if field.name is None:
                 out[field.key] = field.source
+        if self.insert_id_key is not None:
+            out["insert_id"] = self.insert_id_key
         for field in self.fields:
             if field.name is None:
                 continue
@@ -228,6 +243,7 @@ class _Resolver:
         # path -> (source, origin) for explicit entries; origin is for messages.
         self.explicit: dict[tuple[str, str | None], _Source] = {}
         self.origin: dict[tuple[str, str | None], str] = {}
+        self.insert_id_key: InsertIdKey | None = None
 
     # -- explicit -------------------------------------------------------------------
     def column(self, label: Hashable, key: str) -> Hashable:
@@ -279,6 +295,9 @@ class _Resolver:
         base, dot, name = key.partition(".")
         if base not in EVENT_KEYS or (dot and (base not in NESTED_KEYS or not name)):
             raise MappingError(f"unknown event key {key!r} in {origin}", key=key, suggestion=_suggest_key(key))
+        if isinstance(value, InsertIdKey):
+            self.key_entry(key, value, origin)
+            return
         if dot:
             self.nested_name(base, name, origin)
             one = _DROP if value is None else const(value) if constant else self.source(value, key)
@@ -311,6 +330,23 @@ class _Resolver:
         else:
             src = _DROP if value is None else const(value) if constant else self.source(value, base)
             self.add(base, None, src, origin)
+
+    def key_entry(self, key: str, value: InsertIdKey, origin: str) -> None:
+        if key != "insert_id":
+            raise MappingError(f"{value!r} makes an insert_id; it cannot be the source of {key!r}", key=key)
+        self.add("insert_id", None, _DROP, origin)  # no insert_id column, automatic or not
+        self.insert_id_key = value
+
+    def key_sources(self, fields: Iterable[Field]) -> tuple[Hashable, ...]:
+        if self.insert_id_key is None:
+            return ()
+        sources: dict[str, Hashable] = {f.path: f.source for f in fields}
+        return resolve_key(
+            self.insert_id_key,
+            lambda name: self.column(name, "insert_id") if name in self.columns else None,
+            sources,
+            lambda name: _suggest(name, self.columns),
+        )
 
     @staticmethod
     def nested_name(key: str, name: str, origin: str) -> None:
@@ -426,7 +462,7 @@ def resolve_mapping(
         (f for f in by_path.values() if f.key not in dropped_objects or (f.key, f.name) in resolver.explicit),
         key=lambda f: (order[f.key], f.name is not None),
     )
-    return ResolvedMapping(tuple(fields))
+    return ResolvedMapping(tuple(fields), resolver.insert_id_key, resolver.key_sources(fields))
 
 
 __all__ = ["Const", "Field", "MappingError", "ResolvedMapping", "const", "resolve_mapping"]

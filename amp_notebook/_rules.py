@@ -86,6 +86,7 @@ class Reason(str, Enum):
     NOT_A_BOOLEAN = "not_a_boolean"
     NOT_AN_OBJECT = "not_an_object"
     DUPLICATE_EVENT = "duplicate_event"
+    INSERT_ID_KEY_MISSING = "insert_id_key_missing"
     DAILY_QUOTA = "daily_quota"
     OLD_USER_PROPERTIES = "old_user_properties"
     TIME_MISSING = "time_missing"
@@ -148,6 +149,8 @@ RULES: dict[Reason, Rule] = {
         Rule(Reason.NOT_A_BOOLEAN, _E, _KEYS, "$skip_user_properties_sync is a boolean"),
         Rule(Reason.NOT_AN_OBJECT, _E, _KEYS, "a whole properties/groups/plan value is an object"),
         Rule(Reason.DUPLICATE_EVENT, _W, _KEYS, "events with the same insert_id (and device/user): Amplitude keeps one"),
+        # Not Amplitude's rule but the key's (key(...), _key_ids): no value, no insert_id.
+        Rule(Reason.INSERT_ID_KEY_MISSING, _E, _KEYS, "an insert_id made by key(...) needs a value in each key column"),
         # Backfill pre-flight (_preflight): warnings about what the upload as a whole will meet.
         Rule(Reason.DAILY_QUOTA, _W, "Limits", "at most 500,000 events per device/user in a rolling 24 hours"),
         Rule(Reason.OLD_USER_PROPERTIES, _W, _KEYS,

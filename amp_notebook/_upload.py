@@ -133,6 +133,9 @@ async def upload_async(
         send = np.flatnonzero(keep).astype(position_dtype(len(df)))
         del keep
 
+    if on_invalid == "send" and rm.insert_id_key is not None:
+        send = _skip_rows_without_key(ledger, report, len(df))
+
     options_enc = EncodeOptions(tz=tz, time_unit=time_unit, min_id_length=min_id_length)  # type: ignore[arg-type]
     # Each device's events go in time order (the scheduler keeps arrival order per device).
     order = send_order(df, rm, options_enc, send)
@@ -209,6 +212,21 @@ def canary_rows(df: pd.DataFrame, n: int) -> pd.DataFrame:
     picked = np.sort(np.random.default_rng(0).choice(len(df), size=n, replace=False))
     canary: pd.DataFrame = df.iloc[picked]
     return canary
+
+
+def _skip_rows_without_key(ledger: RowLedger, report: Any, n: int) -> np.ndarray | None:
+    """on_invalid="send" still skips rows missing a key(...) value: there is nothing to send
+    as it is in their place, and without an insert_id the key's dedup is gone (_key_ids)."""
+    failures = report.failures
+    keyless = failures[(failures["reason"] == "insert_id_key_missing").to_numpy()]
+    keyless = keyless[~keyless.index.duplicated(keep="first")]
+    if keyless.empty:
+        return None
+    ledger.mark_each([(int(p), "invalid: insert_id_key_missing", f"insert_id: {m}")
+                      for p, m in zip(keyless.index, keyless["message"], strict=True)], SKIPPED)
+    keep = np.ones(n, dtype=bool)
+    keep[keyless.index.to_numpy()] = False
+    return np.flatnonzero(keep).astype(position_dtype(n))
 
 
 def _mark_skipped(ledger: RowLedger, report: Any) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 from . import _rules as R
 from ._duplicates import duplicate_rows
 from ._exceptions import ConfigurationError
+from ._key_ids import missing_key_values
 from ._keys import (
     ALIASES,
     EVENT_KEYS,
@@ -879,6 +880,8 @@ def validate_frame(
     index_failures = _duplicate_index_failures(df, rm)
     if index_failures is not None:
         failures = pd.concat([failures, index_failures]).sort_index(kind="stable")
+    if rm.insert_id_key is not None:
+        failures = pd.concat([failures, _key_failures(df, rm)]).sort_index(kind="stable")
     later, first = duplicate_rows(df, rm)  # across the whole frame, not per slice
     if len(later):
         failures = pd.concat([failures, _duplicate_failures(df, rm, later, first)]).sort_index(kind="stable")
@@ -897,6 +900,17 @@ def _preflight_failures(df: pd.DataFrame, rm: ResolvedMapping, options: Validate
     for f in found:
         src = _source(df, f.field) if f.field is not None else None
         out.add(src, f.mask, f.reason, f.messages, severity=Severity.WARNING, values=f.values, key=f.key)
+    return out.frame(df.index)
+
+
+def _key_failures(df: pd.DataFrame, rm: ResolvedMapping) -> pd.DataFrame:
+    """An error per key cell without a value: the row cannot get its insert_id (_key_ids)."""
+    out = _Collector(df, rm)
+    for name, label, mask in missing_key_values(df, rm):
+        src = None if label is None else _Source(Field("insert_id", None, label), R.plain(first_column(df, label)), label)
+        out.add(src, mask, Reason.INSERT_ID_KEY_MISSING,
+                f"no value in {name!r}, a column of insert_id={rm.insert_id_key!r}: "
+                "the row cannot get its insert_id and is not sent; fill it", key="insert_id")
     return out.frame(df.index)
 
 
@@ -921,6 +935,10 @@ def _duplicate_failures(df: pd.DataFrame, rm: ResolvedMapping, later: np.ndarray
             text = "same insert_id as row {!r} for the same device/user: Amplitude keeps only the first of them"
         elif constant:
             text = "same insert_id as row {!r} (a constant): Amplitude keeps one event per device/user"
+        elif rm.insert_id_key is not None:
+            named = repr(rm.insert_id_key).replace("{", "{{").replace("}", "}}")
+            text = (f"same {named} values as row {{!r}} for the same device/user: one insert_id, "
+                    "Amplitude keeps only the first of them")
         else:
             text = ("same event as row {!r} (every mapped value equal): both get the same insert_id and "
                     "Amplitude keeps one; map an insert_id column if both really happened")

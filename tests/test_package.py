@@ -6,7 +6,8 @@ import amp_notebook
 def test_public_names_are_pinned():
     assert amp_notebook.__all__ == sorted(amp_notebook.__all__)
     assert set(amp_notebook.__all__) == {
-        "AmpNotebookError", "ApiKey", "ConfigurationError", "Const", "ExportError", "InvalidApiKey", "LocalError",
+        "AmpNotebookError", "ApiKey", "ConfigurationError", "Const", "ExportError", "InsertIdKey", "InvalidApiKey",
+        "LocalError", "key",
         "MappingError", "RemoteError", "RequestRejected", "RetryPolicy", "SecretKey", "UploadInterrupted",
         "UploadResult", "ValidationError", "ValidationReport", "VerifyReport", "__version__", "const", "iso_times",
         "last_result", "load_ipython_extension", "preview", "read_export", "to_events", "unload_ipython_extension", "upload",

@@ -1,0 +1,150 @@
+"""insert_ids from a ``key(...)``: a hash of the key columns' values, and nothing else.
+
+Reference, "Event keys" -> insert_id: a string; Amplitude ignores later events with
+the same insert_id for the same device_id (or user_id) within 7 days. "General
+rules": a string value is at most 1024 characters.
+
+How a row's insert_id is made (documented for users; ``tests/test_insert_key.py``
+pins a value, so a change here is a visible break, never a silent one):
+
+- Each key value becomes the text amp_notebook sends for a text key such as
+  ``event_type`` (``_values``, kind "id"): strings as they are; integers as their
+  digits; whole floats without ``.0`` (an id column with gaps is float64: ``1001.0``
+  -> ``"1001"``); booleans ``"true"``/``"false"``; dates ISO 8601, sub-seconds only when
+  present. So ``1001`` in an int64, Int64, float64 or object column and ``"1001"`` in a
+  str, object or string[pyarrow] column are one value, in pandas 2.2 and 3 alike.
+- The texts, in the key's order, as a compact JSON array (orjson), UTF-8:
+  ``key("order_id", "event_type")`` on ``(1001, "Purchase")`` hashes the bytes
+  ``["1001","Purchase"]``.
+- BLAKE2b with a 16-byte digest (``hashlib``: the same in every process and on every
+  machine, unlike Python's salted ``hash()``), written as 32 lowercase hex characters:
+  far within the 1024-character limit, and the same form as the ids generated from
+  whole events.
+
+A value that is missing (None, NaN, NaT, pd.NA) or blank (``""``, whitespace) gives
+no id: validation reports the cell (``insert_id_key_missing``, an error: the row is
+not sent, whatever ``on_invalid`` says, because a row without its insert_id would
+lose the dedup the key is for), and encoding such a row raises :class:`MappingError`
+naming the row and the column.
+
+Pure: frames in, ids and masks out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from ._exceptions import MappingError
+from ._mapping import Const, Field, ResolvedMapping, first_column
+from ._values import _const_value, _values
+
+__all__ = ["KeyIds", "key_row_hashes", "missing_key_values"]
+
+SLICE_ROWS = 500_000
+
+
+@dataclass(frozen=True)
+class _NoTimes:
+    """Options for ``_values``: the "id" kind reads no time, so the zone cannot matter."""
+
+    tz: str = "UTC"
+    time_unit: str | None = None
+
+
+_OPTIONS = _NoTimes()
+
+
+def _texts(series: pd.Series) -> list[Any]:
+    """One column -> the key text of each cell (None where missing or blank)."""
+    return _values(series, "id", _OPTIONS)[0]
+
+
+def _const_text(source: Const) -> str | None:
+    text: str | None = _const_value(Field("insert_id", None, source), _OPTIONS)
+    return text if text is None or text.strip() else None
+
+
+_KeyColumn = tuple[Hashable, "pd.Series | None", "str | None"]
+
+
+def _key_columns(df: pd.DataFrame, rm: ResolvedMapping) -> list[_KeyColumn]:
+    """(name, column or None, the constant's text) for each name of the key."""
+    assert rm.insert_id_key is not None
+    out: list[_KeyColumn] = []
+    for name, source in zip(rm.insert_id_key.columns, rm.key_sources, strict=True):
+        if isinstance(source, Const):
+            out.append((name, None, _const_text(source)))
+        else:
+            out.append((name, first_column(df, source), None))
+    return out
+
+
+def _slice_texts(columns: list[_KeyColumn], rows: slice | np.ndarray,
+                 n: int) -> list[list[Any]]:
+    return [[const] * n if series is None else _texts(series.iloc[rows]) for _, series, const in columns]
+
+
+class KeyIds:
+    """The insert_ids of a frame's rows under its mapping's key, a run of rows at a time."""
+
+    def __init__(self, df: pd.DataFrame, rm: ResolvedMapping) -> None:
+        self.columns = _key_columns(df, rm)
+        self.index = df.index
+
+    def ids(self, rows: slice | np.ndarray, positions: np.ndarray) -> list[str]:
+        texts = _slice_texts(self.columns, rows, len(positions))
+        for (name, _, _), values in zip(self.columns, texts, strict=True):
+            if None in values:
+                row = self.index[int(positions[values.index(None)])]
+                raise MappingError(
+                    f"row {row!r} has no value in {name!r}, a column of the insert_id key: "
+                    "fill it, or leave the row out (upload() skips it and says why)",
+                    key="insert_id",
+                    column=name,
+                )
+        dumps, blake2b = orjson.dumps, hashlib.blake2b
+        return [blake2b(dumps(values), digest_size=16).hexdigest() for values in zip(*texts, strict=True)]
+
+
+def missing_key_values(df: pd.DataFrame, rm: ResolvedMapping) -> Iterator[tuple[Hashable, Hashable | None, np.ndarray]]:
+    """(name, column label or None for a constant, rows without a value) per name of the key."""
+    for (name, series, const), source in zip(_key_columns(df, rm), rm.key_sources, strict=True):
+        if series is None:
+            yield name, None, np.full(len(df), const is None)
+            continue
+        mask = np.zeros(len(df), dtype=bool)
+        for start in range(0, len(df), SLICE_ROWS):
+            texts = _texts(series.iloc[start : start + SLICE_ROWS])
+            mask[start : start + len(texts)] = [t is None for t in texts]
+        yield name, source, mask
+
+
+def key_row_hashes(df: pd.DataFrame, rm: ResolvedMapping) -> tuple[np.ndarray, np.ndarray]:
+    """(64-bit hashes, their row positions): rows with every key value, hashed with their ids.
+
+    Two rows with equal hashes will share an insert_id for the same device/user (the
+    duplicate check's question); the hash covers the key texts and the id texts, as sent.
+    """
+    columns = _key_columns(df, rm)
+    ids: list[_KeyColumn] = [(f.path, first_column(df, f.source), None) for f in rm.fields
+           if f.key in ("device_id", "user_id") and not isinstance(f.source, Const)]
+    hashes = np.empty(len(df), dtype=np.uint64)
+    complete = np.ones(len(df), dtype=bool)
+    for start in range(0, len(df), SLICE_ROWS):
+        rows = slice(start, min(start + SLICE_ROWS, len(df)))
+        n = rows.stop - rows.start
+        texts = _slice_texts(columns, rows, n)
+        for values in texts:
+            complete[rows] &= [v is not None for v in values]
+        texts += _slice_texts(ids, rows, n)
+        part = pd.DataFrame({i: pd.Series(t, dtype=object) for i, t in enumerate(texts)})
+        hashes[rows] = pd.util.hash_pandas_object(part, index=False).to_numpy()
+    positions = np.flatnonzero(complete)
+    return hashes[positions], positions
