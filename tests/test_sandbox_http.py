@@ -204,21 +204,77 @@ def test_pipelined_requests_are_answered_in_order(sb: Sandbox) -> None:
     assert [e["device_id"] for e in sb.ingested] == ["device-00001", "device-00002", "device-00003"]
 
 
+def test_pipelined_requests_stop_at_a_malformed_one(sb: Sandbox) -> None:
+    # A good request, one with Content-Length -5, then another good one, in one write: the
+    # first is answered, the bad one gets 400 and the connection closes; the third, whose
+    # framing can no longer be trusted, is never read as a request.
+    c = _Conn(sb)
+    c.send(_post(body=_body([{**EVENT, "device_id": "device-00007"}])) + _post(length=-5, body=b"xxxxx")
+           + _post(body=_body([{**EVENT, "device_id": "device-00008"}])))
+    assert c.response()[0] == 200
+    status, headers, _ = c.response()
+    assert (status, headers["connection"]) == (400, "close")
+    assert c.closed_by_server()
+    assert [e["device_id"] for e in sb.ingested] == ["device-00007"]
+
+
+def test_a_drip_fed_request_still_times_out(sb: Sandbox) -> None:
+    # The timeout runs from a request's first byte, not between reads: a byte every 50 ms
+    # (a slowloris) gets its 408 although no single read waits long.
+    c = _Conn(sb)
+    c.sock.settimeout(0.05)
+    started = time.monotonic()
+    dripped = 0
+    answered = b""
+    for byte in _post(body=_body(), extra="X-Slow: " + "s" * 400 + "\r\n"):
+        try:
+            c.sock.send(bytes([byte]))
+            dripped += 1
+            answered = c.sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:  # reset after the answer: what matters is the answer
+            break
+        if answered:
+            break
+    c.sock.settimeout(10.0)
+    c.buf = answered
+    assert c.response()[0] == 408
+    assert dripped < 300  # stopped well before the header block was whole
+    assert time.monotonic() - started < 8
+    assert sb.ingested == []
+
+
+def test_a_stalled_connection_does_not_hold_up_the_others() -> None:
+    with Sandbox(read_timeout_s=30.0) as server:
+        stalled = _Conn(server)
+        stalled.send(_post(length=100, body=b'{"api_key"'))  # waits for 90 more bytes
+        other = _Conn(server)
+        other.send(_post(body=_body()))
+        assert other.response()[0] == 200
+        # The stalled request is still waiting (not answered, not timed out): served side by side.
+        stalled.sock.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            stalled.sock.recv(1)
+        stalled.close()
+        assert len(server.ingested) == 1
+
+
 def test_server_survives_every_malformed_request_then_uploads(sb: Sandbox) -> None:
     """Negative and huge Content-Length, a stalled body, oversized headers, pipelining:
-    then a normal upload to the same server succeeds."""
+    each gets its own answer, then a normal upload to the same server succeeds."""
     abuse = [
-        _post(length=-5, body=b"xxxxx"),
-        _post(length=10**30, body=b"{"),
-        _post(length=100, body=b"{"),  # stalls: 408 after the read timeout
-        _post(body=_body(), extra="X-Filler: " + "a" * (1 << 20) + "\r\n"),
-        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64) + b"\r\n\r\n",  # a TLS hello
-        _post(body=_body()) + _post(body=_body()),
+        (_post(length=-5, body=b"xxxxx"), [400]),
+        (_post(length=10**30, body=b"{"), [413]),
+        (_post(length=100, body=b"{"), [408]),  # stalls: 408 after the read timeout
+        (_post(body=_body(), extra="X-Filler: " + "a" * (1 << 20) + "\r\n"), [431]),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64) + b"\r\n\r\n", [400]),  # a TLS hello
+        (_post(body=_body()) + _post(body=_body()), [200, 200]),
     ]
-    for raw in abuse:
+    for raw, statuses in abuse:
         c = _Conn(sb)
         c.send(raw)
-        assert c.response()[0] in (200, 400, 408, 413, 431)
+        assert [c.response()[0] for _ in statuses] == statuses, raw[:40]
         c.close()
     frame = pd.DataFrame(
         {
