@@ -11,17 +11,26 @@
     df.amplitude.identify(operations={"logins": "add"})   # user properties (Identify API)
 
 In a notebook, ``%load_ext amp_notebook`` adds the ``%amplitude`` magic. With Dask
-installed, Dask DataFrames get ``ddf.amplitude`` too (``amp_notebook.dask``).
+installed, Dask DataFrames get ``ddf.amplitude`` too (``amp_notebook.dask``). Sample
+events to try it on: ``amp_notebook.demo.sample_events()``; a local Amplitude to send
+them to: ``amp_notebook.sandbox.Sandbox``.
 """
 
-from __future__ import annotations
-
-from typing import Any
+from typing import Any as _Any
 
 from . import _progress
 from . import accessor as _accessor  # registers df.amplitude
-from ._api import last_result, preview, read_export, to_events, upload, upload_async, validate
-from ._config import ApiKey, SecretKey
+from ._api import (
+    EventPreview,
+    last_result,
+    preview,
+    read_export,
+    to_events,
+    upload,
+    upload_async,
+    validate,
+)
+from ._config import ApiKey, Pacing, SecretKey
 from ._dask import hook as _dask_hook
 from ._exceptions import (
     AmpNotebookError,
@@ -48,14 +57,14 @@ from ._verify_report import VerifyReport
 __version__ = "0.1.0"
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: _Any) -> None:
     """``%load_ext amp_notebook``: the accessor and the ``%amplitude`` magic."""
     from ._magics import load_ipython_extension as _load
 
     _load(ipython)
 
 
-def unload_ipython_extension(ipython: Any) -> None:
+def unload_ipython_extension(ipython: _Any) -> None:
     from ._magics import unload_ipython_extension as _unload
 
     _unload(ipython)
@@ -70,11 +79,13 @@ __all__ = [
     "ApiKey",
     "ConfigurationError",
     "Const",
+    "EventPreview",
     "ExportError",
     "InsertIdKey",
     "InvalidApiKey",
     "LocalError",
     "MappingError",
+    "Pacing",
     "RemoteError",
     "RequestRejected",
     "RetryPolicy",

@@ -7,12 +7,17 @@
     │   ├── MappingError              a column mapping that cannot work (names key and column)
     │   ├── ValidationError           rows break Amplitude's rules and on_invalid="raise"
     │   └── ConfigurationError        no API key, a bad region/api/endpoint, http:// off loopback
-    └── RemoteError                   Amplitude (or the network on the way) said no to the request
-        ├── RequestRejected           a request-level 400 (the whole request is wrong), or a
-        │                             connection refused on this machine (nothing listens)
-        │   └── InvalidApiKey         Amplitude does not know the key (the key is never shown)
-        ├── UploadInterrupted         KeyboardInterrupt or cancellation; carries the partial result
-        └── ExportError               the Export API gave no complete export (so nothing is called missing)
+    ├── RemoteError                   Amplitude (or the network on the way) said no to the request
+    │   ├── RequestRejected           a request-level 400 (the whole request is wrong), or a
+    │   │                             connection refused on this machine (nothing listens)
+    │   │   └── InvalidApiKey         Amplitude does not know the key (the key is never shown)
+    │   └── ExportError               the Export API gave no complete export (so nothing is called missing)
+    └── UploadInterrupted             you stopped it (the stop button, Ctrl-C, cancellation); also a
+                                      KeyboardInterrupt; carries the partial result
+
+``UploadInterrupted`` was a ``RemoteError`` until issue 16: nobody remote said no, so it
+is not one. Code that caught the stop with ``except RemoteError`` catches
+``UploadInterrupted`` (or ``KeyboardInterrupt``, or ``AmpNotebookError``) now.
 
 Row-level problems are data, not exceptions: they live in a ValidationReport's
 ``failures`` and an UploadResult's ``rejected`` / ``failed`` frames.
@@ -115,7 +120,7 @@ class InvalidApiKey(RequestRejected):
     """Amplitude answered that the API key is invalid. The key itself is never shown."""
 
 
-class UploadInterrupted(RemoteError, KeyboardInterrupt):
+class UploadInterrupted(AmpNotebookError, KeyboardInterrupt):
     """The upload was interrupted (the notebook's stop button, Ctrl-C, cancellation).
 
     ``result`` says what was acknowledged before the stop; running the same upload

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._report import ValidationReport
     from ._result import UploadResult
 
+__all__ = ["AmplitudeAccessor"]
+
 
 @pd.api.extensions.register_dataframe_accessor("amplitude")
 class AmplitudeAccessor:

@@ -477,7 +477,7 @@ def _report_partial(result: UploadResult | None, out: Path, original: pd.DataFra
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ._demo import DEMO_MAPPING, sample_events
+    from .demo import DEMO_MAPPING, sample_events
     from .sandbox import Sandbox
 
     if args.rows < 1:

@@ -17,8 +17,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from amp_notebook._demo import DEMO_MAPPING, INVALID_ROWS, sample_events
 from amp_notebook.cli import main, parse_mapping
+from amp_notebook.demo import DEMO_MAPPING, INVALID_ROWS, sample_events
 from amp_notebook.sandbox import Sandbox, SandboxConfig
 
 PROPS = "event_properties=song,genre,duration_s"

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from amp_notebook import __version__
-from amp_notebook._demo import DEMO_MAPPING, INVALID_ROWS, sample_events
 from amp_notebook.cli import EXIT_CODES, main
+from amp_notebook.demo import DEMO_MAPPING, INVALID_ROWS, sample_events
 from amp_notebook.sandbox import Sandbox
 
 PROPS = "event_properties=" + ",".join(DEMO_MAPPING["event_properties"])  # type: ignore[arg-type]

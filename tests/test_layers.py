@@ -48,7 +48,7 @@ LAYERS = (
             "_report", "_styler", "_result", "_summary", "_rowreport", "_sent",
             "_verify", "_verify_report", "_export_hours", "_export_zip", "_export_frame",
             "_identify_mapping", "_identify_validation", "_identify_encoding",
-            "_demo",
+            "demo",
         ),
         ("core",), IO_PACKAGES,
     ),

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from amp_notebook._demo import sample_events
+from amp_notebook.demo import sample_events
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()

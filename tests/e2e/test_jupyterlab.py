@@ -330,7 +330,7 @@ def _misplaced_highlights(table: Any) -> list[str]:
 
 
 def _expected() -> dict[str, int]:
-    from amp_notebook._demo import INVALID_ROWS
+    from amp_notebook.demo import INVALID_ROWS
 
     return {"rows": 300, "skipped": len(INVALID_ROWS), "ingested": 300 - len(INVALID_ROWS)}
 
@@ -427,7 +427,7 @@ def _device_id_dropdown(page: Any, cell: Any) -> Any:
 
 def test_mapper_dropdown_updates_counts(executed: Any) -> None:
     import amp_notebook  # noqa: F401  (registers the accessor)
-    from amp_notebook._demo import DEMO_MAPPING, sample_events
+    from amp_notebook.demo import DEMO_MAPPING, sample_events
 
     cell = _cell(executed, _cell_index(executed, "df.amplitude.mapper("))
     dropdown = _device_id_dropdown(executed, cell)

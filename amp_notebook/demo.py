@@ -1,4 +1,9 @@
-"""A realistic sample frame of events, for ``amp-notebook demo``, notebooks and tests.
+"""A realistic sample frame of events, for ``amp-notebook demo``, notebooks and tests::
+
+    from amp_notebook.demo import DEMO_MAPPING, sample_events
+
+    events = sample_events(300, seed=0)              # a few rows broken on purpose (INVALID_ROWS)
+    events.amplitude.validate(DEMO_MAPPING)
 
 Deterministic for a seed (numpy's ``default_rng``), no clock, no IO: the same
 frame on every machine, so notebooks that show it compare cleanly under nbval.
