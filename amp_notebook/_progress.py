@@ -88,9 +88,9 @@ def format_status(u: ProgressUpdate, *, final: bool = False) -> list[str]:
         if u.paused_partitions:
             noun = "device" if u.paused_partitions == 1 else "devices"
             parts.append(f"{u.paused_partitions:,} {noun} paused by throttling")
-    note = u.tightened or (None if final else u.pacing)
-    if note:
-        parts.append(note)
+    for note in (u.tightened or (None if final else u.pacing), None if final else u.note):
+        if note:
+            parts.append(note)
     if final:
         parts.append(f"{_finished_word(u)} in {format_duration(u.elapsed_s)}")
         if u.elapsed_s > 0:

@@ -35,6 +35,7 @@ class ProgressUpdate:
     pacing: str | None = None     # what pacing costs at least (the busiest device), when it costs anything
     tightened: str | None = None  # pacing was tightened after Amplitude throttled devices: how and why
     unit: str = "events"       # what a row is sent as ("identifications" for Identify)
+    note: str | None = None    # anything else the view must say while sending (a Dask job's total is estimated)
 
     @property
     def fraction(self) -> float:

@@ -22,6 +22,7 @@ from amp_notebook._dask.worker import PartResult
 from amp_notebook._encoding import EncodeOptions
 from amp_notebook._exceptions import ConfigurationError
 from amp_notebook._mapping import resolve_mapping
+from amp_notebook._progress import format_status
 from amp_notebook._progress_model import ProgressUpdate
 
 HAS_DASK = importlib.util.find_spec("dask") is not None and importlib.util.find_spec("distributed") is not None
@@ -171,6 +172,24 @@ def test_progress_sums_the_latest_update_of_each_partition() -> None:
     assert last.waiting_s == 0.0  # partition 0 is sending: the job is not waiting
     job.add(0, {"total": 100, "sent": 100, "ingested": 100, "phase": "done"})
     assert job.snapshot("sending").waiting_s == 3.0
+    assert job.snapshot("sending").note is None  # no partition count given: the total is what reported
+
+
+def test_job_progress_estimates_the_partitions_not_started_yet() -> None:
+    # Four partitions on two worker threads: the second wave starts when the first ends.
+    sink = Recorder()
+    job = JobProgress(sink, clock=lambda: 10.0, partitions=4)
+    job.add(0, {"total": 100, "sent": 100, "ingested": 100, "phase": "done"})
+    job.add(1, {"total": 80, "sent": 80, "ingested": 80, "phase": "done"})
+    half = sink.updates[-1]
+    assert (half.sent, half.total) == (180, 360) and f"{half.fraction:.0%}" == "50%"  # not 100%
+    assert half.note == "total estimated: 2 of 4 partitions started"
+    assert "total estimated: 2 of 4 partitions started" in format_status(half)
+    assert "total estimated" not in " ".join(format_status(half, final=True))
+    job.add(2, {"total": 90, "sent": 0, "phase": "sending"})
+    job.add(3, {"total": 110, "sent": 0, "phase": "sending"})
+    exact = sink.updates[-1]
+    assert (exact.sent, exact.total, exact.note) == (180, 380, None)  # all reported: exact again
 
 
 def part(number: int, rows: int, problems: list[tuple[int, str, str]], **kw: object) -> PartResult:

@@ -291,7 +291,7 @@ def upload(
 
     tasks = [dask.delayed(upload_part, pure=False)(part, plan, number)
              for number, part in enumerate(parts.to_delayed())]
-    job = JobProgress(sink, time.monotonic)
+    job = JobProgress(sink, time.monotonic, partitions=parts.npartitions)
     with _key_on_workers(client, token, key) as hand_over:
         watch = _Watch(client, plan, job, hand_over, _cancel)
         results = watch.gather(client.compute(tasks))
