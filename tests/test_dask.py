@@ -362,3 +362,41 @@ def test_to_events_and_preview_match_pandas(client):
     assert ddf.amplitude.to_events().compute() == list(df.amplitude.to_events())
     assert repr(ddf.amplitude.preview(2)) == repr(df.amplitude.preview(2))
     assert ddf.amplitude.mapping() == df.amplitude.mapping()
+
+
+def test_notebook_08_never_shows_the_key(tmp_path, monkeypatch):
+    """The Dask notebook, run with a canary for its sandbox key: the canary is in no
+    saved output or widget state, and in none of the cluster's logs or events."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    source = Path(__file__).resolve().parents[1] / "notebooks" / "08-dask.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    dummy = '"api_key": "sandbox"'
+    setup = [c for c in nb.cells if dummy in c.source]
+    assert len(setup) == 1, "the notebook's sandbox key moved: update this test"
+    # The kernel reads the canary from its environment, so no cell holds it either.
+    setup[0].source = setup[0].source.replace(dummy, '"api_key": __import__("os").environ["AMP_TEST_CANARY"]')
+    monkeypatch.setenv("AMP_TEST_CANARY", CANARY)
+    probe = nbformat.v4.new_code_cell(
+        "import os\n"
+        "_canary = os.environ['AMP_TEST_CANARY']\n"
+        "_seen = repr(client.get_worker_logs(n=10_000)) + repr(client.get_scheduler_logs(n=10_000))"
+        " + repr(client.get_events())\n"
+        "from amp_notebook._dask import keys\n"
+        "print('canary in cluster logs:', _canary in _seen)\n"
+        "print('keys left on workers:', sum(len(t) for t in client.run(keys.stored_tokens).values()))\n"
+        "print(f'events stored: {len(stored):,}')"
+    )
+    nb.cells.insert(len(nb.cells) - 2, probe)  # before the cell that stops the cluster
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    saved = tmp_path / "08-canary.ipynb"
+    nbformat.write(nb, saved)
+    text = saved.read_text()
+    # The canary went where the dummy key goes (else the check below proves nothing) ...
+    probe_out = "".join(o.get("text", "") for o in probe.outputs)
+    assert "events stored: 19,998" in probe_out
+    assert "canary in cluster logs: False" in probe_out and "keys left on workers: 0" in probe_out
+    # ... and is nowhere in what the notebook saved: outputs, widget state, errors.
+    assert text.count(CANARY) == 0
+    assert "error" not in {o.get("output_type") for c in nb.cells for o in c.get("outputs", [])}

@@ -128,7 +128,7 @@ def test_every_extra_the_readme_installs_exists() -> None:
 def test_how_to_open_the_notebooks_locally_sits_by_the_binder_badge() -> None:
     head = README.split("## ", 1)[0]  # everything before the first section
     assert "mybinder.org" in head
-    assert 'pip install -e ".[lab]"' in head and "jupyter lab notebooks/" in head
+    assert 'pip install -e ".[lab,dask]"' in head and "jupyter lab notebooks/" in head  # 08 needs dask
 
 
 def test_the_readme_resends_by_position() -> None:
