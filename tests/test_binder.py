@@ -77,7 +77,8 @@ def binder_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_binder_files() -> None:
     requirements = (BINDER / "requirements.txt").read_text().split()
     assert "-e" in requirements
-    assert requirements[requirements.index("-e") + 1] == "."
+    # The repository itself, with the dask extra: notebook 08 starts a LocalCluster.
+    assert requirements[requirements.index("-e") + 1] == ".[dask]"
     # Binder's default Python is older than ours: pin one.
     assert re.fullmatch(r"python-3\.1[0-9]", (BINDER / "runtime.txt").read_text().strip())
 
@@ -85,7 +86,7 @@ def test_binder_files() -> None:
 def test_requirements_install_the_package(binder_venv: Path) -> None:
     python = _bin(binder_venv, "python")
     proc = _run(
-        [python, "-c", "import sys, amp_notebook, amp_notebook.sandbox, amp_notebook.cli; "
+        [python, "-c", "import sys, amp_notebook, amp_notebook.sandbox, amp_notebook.cli, amp_notebook.dask; "
          "print(sys.prefix); print(amp_notebook.__file__)"],
         timeout=120,
     )
