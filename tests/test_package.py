@@ -68,6 +68,9 @@ def test_the_public_modules_are_found() -> None:
 
 @pytest.mark.parametrize("name", _public_modules())
 def test_all_lists_every_public_name_and_only_those(name: str) -> None:
+    if name == "amp_notebook.dask":  # needs the dask extra (CI's pandas-2.2 pass runs without it)
+        pytest.importorskip("dask.dataframe")
+        pytest.importorskip("distributed")
     module = importlib.import_module(name)
     exported = getattr(module, "__all__", None)
     assert exported is not None, f"{name} has no __all__"
