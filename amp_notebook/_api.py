@@ -31,7 +31,9 @@ def validate(
     """Check every row of ``df`` against Amplitude's rules (nothing is sent).
 
     mapping: columns -> event keys (automatic for columns named like keys); a string
-        names a column, a value for every row is ``const(...)``.
+        names a column, a value for every row is ``const(...)``;
+        ``{"insert_id": key("order_id", "event_type")}`` makes each insert_id from
+        those columns only (a corrected row sent again is then the same event).
     min_id_length: the shortest user_id/device_id Amplitude keeps (sent with uploads).
     tz: the zone of times written without one (an IANA name: "Europe/Berlin").
     time_unit: the unit of numeric times: "ms" (default), "s", "us" or "ns".
@@ -80,7 +82,8 @@ def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] 
         api_key: the project's API key; default: ``%amplitude key``, else the
             ``AMPLITUDE_API_KEY`` environment variable. Never printed.
         mapping: columns -> event keys, as for ``validate`` (automatic when None);
-            a value for every row is ``const(...)``.
+            a value for every row is ``const(...)``; ``{"insert_id": key("order_id")}``
+            makes insert_ids from those columns only.
         region: "us" (default) or "eu" (EU data residency).
         api: "http" (HTTP V2, default) or "batch" (Batch Event Upload: history,
             busy devices).

@@ -400,3 +400,18 @@ def test_notebook_08_never_shows_the_key(tmp_path, monkeypatch):
     # ... and is nowhere in what the notebook saved: outputs, widget state, errors.
     assert text.count(CANARY) == 0
     assert "error" not in {o.get("output_type") for c in nb.cells for o in c.get("outputs", [])}
+
+
+def test_insert_id_key_on_dask_matches_pandas_and_a_corrected_resend_doubles_nothing(client, sandbox):
+    # insert_id=key(...) (tests/test_insert_key.py) through the shuffle and the workers.
+    df = frame(600, invalid=0).assign(order_id=lambda d: pd.Series(np.arange(len(d)), index=d.index, dtype=object))
+    df.loc[[5010, 5300], "order_id"] = None  # no key value: skipped, with that reason
+    mapping = {"insert_id": amp.key("order_id", "event_type")}
+    ddf = dd.from_pandas(df, npartitions=3)
+    first = send(ddf, sandbox, mapping=mapping)
+    assert (first.ingested_count, first.skipped_count) == (598, 2)
+    corrected = ddf.assign(**{"event_properties.amount": 1})
+    assert send(corrected, sandbox, mapping=mapping).ingested_count == 598
+    pandas_ids = {e["insert_id"] for e in amp.to_events(df.drop(index=[5010, 5300]), mapping)}
+    assert len(sandbox.ingested) == 598
+    assert {e["insert_id"] for e in sandbox.ingested} == pandas_ids

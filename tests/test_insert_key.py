@@ -236,3 +236,18 @@ def test_without_a_key_the_corrected_resend_doubles_the_event() -> None:
         amp.upload(orders(**{"event_properties.price": [9.99, -1.0, 5.0]}), **kw)
         amp.upload(orders(), **kw)
         assert len(sb.ingested) == 4
+
+
+def test_verify_finds_the_events_of_a_corrected_resend_by_their_key_ids() -> None:
+    # result.verify() re-encodes the sent rows with the upload's mapping: the key's ids.
+    from amp_notebook.sandbox import SandboxConfig
+
+    with Sandbox(SandboxConfig(export_delay_s=0)) as sb:
+        kw: dict[str, Any] = {"api_key": KEY, "mapping": MAPPING, "endpoint": sb.http_url, "progress": False,
+                              "now_ms": NOW_MS}
+        first = amp.upload(orders(**{"event_properties.price": [9.99, -1.0, 5.0]}), **kw)
+        again = amp.upload(orders(), **kw)
+        for result in (first, again):
+            report = result.verify("secret-key-5b4a3928", api_key=KEY, export_endpoint=sb.export_url,
+                                   retry=RetryPolicy.fast(), _now=4e9)
+            assert report.ok and report.landed_count == 3 and report.extra_count == 0, report
