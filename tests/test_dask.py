@@ -339,6 +339,7 @@ def test_validate_counts_like_pandas_and_duplicates_across_partitions(client):
     pd.testing.assert_frame_equal(report.counts(), expected.counts(), check_dtype=False)
     assert report.error_rows == expected.error_positions.size and not report.ok
     assert "across the whole frame" in repr(report)
+    assert "duplicate_index) within each partition only" in repr(report)
     per_part = ddf.amplitude.validate(now_ms=1_800_000_000_000, duplicates="partition")
     assert "duplicate_event" not in set(per_part.counts()["reason"])
     assert "within each partition" in repr(per_part)

@@ -11,6 +11,8 @@ partition. With ``duplicates="frame"`` (the default) the rows are first shuffled
 by device, as the upload does: identical rows, and rows with the same insert_id
 for the same device/user, then always share a partition, so the check holds
 across the whole frame (at the cost of the shuffle, see ``_dask.route``).
+``duplicate_index`` (an index label seen before) is found within a partition
+only, and the report says so.
 ``duplicates="partition"`` skips the shuffle and the report says the check was
 per partition only.
 """
@@ -141,9 +143,12 @@ class DaskValidationReport:
         return style_failures(rows, failures, max_rows=max_rows, columns=self.columns)
 
     def scope_line(self) -> str:
+        # duplicate_index is per partition in both scopes: rows with one label but other devices
+        # land apart. Dask results pick rows by _amp_row, so a repeated label is no trouble there.
+        labels = "; repeated index labels (duplicate_index) within each partition only"
         if self.scope == "frame":
-            return "duplicate_event checked across the whole frame (rows shuffled by device)"
-        return "duplicate_event checked within each partition only (duplicates='partition')"
+            return "duplicate_event checked across the whole frame (rows shuffled by device)" + labels
+        return "duplicate_event checked within each partition only (duplicates='partition')" + labels
 
     def summary(self) -> str:
         return (f"{self.n_rows:,} rows in {len(self.parts):,} partitions, {self.error_rows:,} with errors, "
