@@ -31,8 +31,8 @@ from ._estimate import tightening_note
 from ._logging import logger, register_secret
 from ._plan import PartitionPlan
 from ._progress_model import Phase, ProgressSink, ProgressUpdate
-from ._responses import Outcome, refused_on_loopback
-from ._result import FAILED, INGESTED, PENDING, REJECTED, RowLedger
+from ._responses import Outcome, Rejection, refused_on_loopback
+from ._result import FAILED, INGESTED, REJECTED, RowLedger
 from ._retry import RetryPolicy
 from ._scheduler import Scheduler
 from ._wire import JSON_EVENTS, Wire
@@ -63,6 +63,13 @@ class ClientSettings:
     lookahead_partitions: int = 50_000
     # The endpoint's body format and answer reading (HTTP V2 / Batch JSON by default).
     wire: Wire = JSON_EVENTS
+    # A refused row's message: the upload names the columns behind the keys Amplitude
+    # blamed (``_blame.naming_columns``); by default the rejection's own message.
+    describe: Callable[[Rejection], str] | None = None
+
+
+def _own_message(rejection: Rejection) -> str:
+    return rejection.message
 
 
 class StopUpload(Exception):
@@ -309,9 +316,10 @@ class Uploader:
             self._last_progress = now
         if outcome.ingested:
             ledger.mark([positions[i] for i in outcome.ingested], INGESTED, request=answer.request)
+        describe = self.settings.describe or _own_message
         if outcome.rejected:
             ledger.mark_each(
-                [(positions[r.index], r.reason, r.message) for r in outcome.rejected],
+                [(positions[r.index], r.reason, describe(r)) for r in outcome.rejected],
                 REJECTED, request=answer.request,
             )
         if outcome.failed:
@@ -430,9 +438,6 @@ class Uploader:
     def _emit(self, phase: Phase) -> None:
         if self.sink is not None:
             self.sink(self.snapshot(phase))
-
-    def pending(self) -> int:
-        return self.ledger.count(PENDING)
 
     def unanswered(self) -> list[Batch]:
         """Batches whose request went out and got no answer the loop acted on (in flight when

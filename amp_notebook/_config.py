@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -297,9 +297,6 @@ class Pacing:
     @classmethod
     def for_api(cls, api: str) -> Pacing:
         return cls(device_eps=1000.0) if api == "batch" else cls()
-
-    def scaled(self, **changes: float | bool | None) -> Pacing:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 # Amplitude pricing tiers (reference, "Limits": Starter plan, whole project).

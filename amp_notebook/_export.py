@@ -87,12 +87,10 @@ def resolve_export_target(region: str | None = "us", export_endpoint: str | None
 
 @dataclass
 class FetchStats:
-    """Requests made, retries, ranges split, and what was read."""
+    """Requests made, ranges split, and what was read."""
 
     requests: int = 0
-    retries: int = 0
     splits: int = 0
-    empty_ranges: int = 0
     read: ReadStats = field(default_factory=ReadStats)
 
 
@@ -151,7 +149,6 @@ class ExportFetcher:
                         pending.extendleft(reversed(part.halves()))
                         continue
                     if step == "empty":
-                        self.stats.empty_ranges += 1
                         continue
                     spool.seek(0)
                     yield from iter_event_batches(spool, self.stats.read)
@@ -176,7 +173,6 @@ class ExportFetcher:
                     "try again later",
                     status=answer.status or None, hours=str(hours),
                 )
-            self.stats.retries += 1
             self._sleep(delay)
 
     def _decide(self, answer: Answer, hours: HourRange) -> _Step | None:

@@ -141,12 +141,6 @@ class Outcome:
             sorted((*self.ingested, *(r.index for r in self.rejected), *(r.index for r in self.failed)))
         )
 
-    def rejected_indexes(self) -> tuple[int, ...]:
-        return tuple(r.index for r in self.rejected)
-
-    def failed_indexes(self) -> tuple[int, ...]:
-        return tuple(r.index for r in self.failed)
-
     @property
     def done(self) -> bool:
         """True when nothing of the batch is to be sent again."""

@@ -573,7 +573,6 @@ class Walk:
 
     depth: int  # 0 for a scalar, 1 for a flat list/dict, ...
     long_strings: tuple[tuple[str, str], ...]  # (path inside the value, the string)
-    items: int  # list length (groups: values in a list), 1 for a scalar
     big_int: bool = False
 
 
@@ -641,16 +640,12 @@ def _long_strings(value: object, max_depth: int) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-_SCALAR_WALK = Walk(0, (), 1)
-
-
-@functools.lru_cache(maxsize=256)
-def _flat_walk(items: int) -> Walk:
-    return Walk(1, (), items)
+_SCALAR_WALK = Walk(0, ())
+_FLAT_WALK = Walk(1, ())
 
 
 def walk(value: object, *, max_depth: int = MAX_NESTING_DEPTH) -> Walk:
-    """Depth, too-long strings and item count of one nested value (no recursion).
+    """Depth, too-long strings and out-of-range integers of one nested value (no recursion).
 
     Reference, "Event keys" -> event_properties: "nesting depth at most 40";
     "General rules": every string value (list items and dict values included) <= 1024.
@@ -669,18 +664,17 @@ def walk(value: object, *, max_depth: int = MAX_NESTING_DEPTH) -> Walk:
             elif not (tx is float or tx is bool or x is None):
                 break
         else:
-            return _flat_walk(len(value))  # type: ignore[arg-type]
+            return _FLAT_WALK
     if _children(value) is None:
         if _long(value):
-            return Walk(0, ((("", value if isinstance(value, str) else str(value)),)), 1)
+            return Walk(0, ((("", value if isinstance(value, str) else str(value)),)))
         if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and (
             not INTEGER_MIN <= int(value) <= INTEGER_MAX
         ):
-            return Walk(0, (), 1, big_int=True)
+            return Walk(0, (), big_int=True)
         return _SCALAR_WALK
-    items = len(value) if isinstance(value, (list, tuple, set, frozenset, np.ndarray)) else 1
     depth, has_long, big = _scan(value, max_depth)
-    return Walk(depth, _long_strings(value, max_depth) if has_long else (), items, big)
+    return Walk(depth, _long_strings(value, max_depth) if has_long else (), big)
 
 
 def plan_name_ok(name: str | None) -> bool:

@@ -25,6 +25,7 @@ import pandas as pd
 from . import _session
 from ._batching import chunk as static_chunks
 from ._batching import envelope_size
+from ._blame import naming_columns
 from ._client import ClientSettings
 from ._config import Limits, Pacing, hide_key, resolve_api_key, resolve_endpoint, tier_settings
 from ._encoding import EncodeOptions, encode, iter_partition_keys, position_dtype, send_order
@@ -186,6 +187,7 @@ async def upload_async(
     settings = ClientSettings(
         endpoint=ep,
         api_key=key,
+        describe=naming_columns(rm),
         options=request_options,
         limits=limits,
         pacing=pacing,

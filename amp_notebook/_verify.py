@@ -129,8 +129,6 @@ class Matcher:
     """Feed it the export batch by batch (:meth:`add`); then ask which rows landed."""
 
     expected: Expected
-    events_read: int = 0
-    events_matched: int = 0
     extra_count: int = 0
     extra_events: list[dict[str, Any]] = field(default_factory=list)
     _found: list[np.ndarray] = field(default_factory=list, repr=False)
@@ -144,7 +142,6 @@ class Matcher:
             return
         h_iid = hash_strings([e.get("$insert_id") for e in events])
         ours = in_sorted(h_iid, self._iids)
-        self.events_read += len(events)
         if not ours.any():
             return  # another upload's (or an SDK's) events: nothing to look at
         h_dev = hash_strings([e.get("device_id") for e in events])
@@ -157,7 +154,6 @@ class Matcher:
             if found.any():
                 self._found.append(keys[found])
                 hit |= found
-        self.events_matched += int(np.count_nonzero(hit))
         stray = np.flatnonzero(ours & ~hit)
         self.extra_count += stray.size
         room = MAX_EXTRA_ROWS - len(self.extra_events)

@@ -18,12 +18,6 @@ def key(monkeypatch: pytest.MonkeyPatch) -> str:
     return value
 
 
-@pytest.fixture
-def sandbox():
-    with Sandbox() as sb:
-        yield sb
-
-
 def users_csv(path: Path) -> Path:
     pd.DataFrame({
         "id": ["00123", "00456", "0"],

@@ -172,7 +172,7 @@ def test_ambiguous_answer_fails_adds_and_resends_the_rest(status: int | None) ->
     assert {r.index for r in out.failed} == adds
     assert all(r.reason == AMBIGUOUS_ADD and "may have applied" in r.message for r in out.failed)
     assert set(out.resend) == set(range(len(OPS))) - adds
-    assert sorted((*out.resend, *out.failed_indexes())) == list(range(len(OPS)))
+    assert sorted((*out.resend, *(r.index for r in out.failed))) == list(range(len(OPS)))
 
 
 def test_ambiguous_answer_with_only_adds_settles_the_batch() -> None:

@@ -15,21 +15,15 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from builders import assert_settled
 
 import amp_notebook as amp
-from amp_notebook import RetryPolicy
-from amp_notebook._config import Pacing
+from amp_notebook import Pacing, RetryPolicy
 from amp_notebook._form import AMBIGUOUS_ADD
 from amp_notebook.sandbox import Faults, Sandbox, SandboxConfig
 
 KEY = "identify-key-0123456789"
 FAST = RetryPolicy(attempts=30, initial_s=0.001, max_s=0.01, budget_s=60.0, throttle_pause_s=0.02)
-
-
-@pytest.fixture
-def sandbox():
-    with Sandbox() as sb:
-        yield sb
 
 
 def users(n: int) -> pd.DataFrame:
@@ -44,20 +38,12 @@ def users(n: int) -> pd.DataFrame:
     }, index=pd.RangeIndex(100, 100 + n))
 
 
-def settled(result: amp.UploadResult, df: pd.DataFrame) -> None:
-    rows = result.rows
-    assert list(rows.index) == list(df.index)
-    assert set(rows["status"]) <= {"ingested", "rejected", "failed", "skipped"}
-    assert rows.loc[rows["status"] != "ingested", "reason"].notna().all()
-    assert sum(result.counts()[k] for k in ("ingested", "rejected", "failed", "skipped")) == len(df)
-
-
 def test_identify_sets_every_users_properties(sandbox: Sandbox) -> None:
     df = users(3000)
     result = df.amplitude.identify(api_key=KEY, endpoint=sandbox.identify_url, operations={"logins": "add"},
                                    progress=False)
     assert result.ok and result.ingested_count == 3000 and result.api == "identify"
-    settled(result, df)
+    assert_settled(result, df)
     assert result.requests == 3  # at most 1024 identifications per request
     got = sandbox.user_properties().set_index("user_id")  # type: ignore[union-attr]
     assert len(got) == 3000
@@ -223,7 +209,7 @@ def test_faults_every_row_settled_and_no_add_applied_twice(seed: int) -> None:
         result = df.amplitude.identify(api_key=KEY, endpoint=sb.identify_url, operations={"n": "add"},
                                        pacing=Pacing(device_eps=1000), retry=FAST, progress=False, concurrency=4,
                                        max_per_request=12)
-        settled(result, df)
+        assert_settled(result, df)
         status = result.rows["status"].to_numpy()
         reason = result.rows["reason"].to_numpy()
         assert set(status) <= {"ingested", "failed"}

@@ -44,7 +44,7 @@ LAYERS = (
             "_mapping", "_insert_key", "_key_ids", "_times", "_time_text", "_values", "_send_as_is", "_encoding",
             "_rules", "_validation", "_duplicates", "_preflight", "_unmapped",
             "_plan", "_pool", "_live", "_throttle", "_batching", "_scheduler", "_estimate",
-            "_responses", "_retry", "_wire", "_form", "_progress_model",
+            "_responses", "_blame", "_retry", "_wire", "_form", "_progress_model",
             "_report", "_styler", "_result", "_summary", "_rowreport", "_sent",
             "_verify", "_verify_report", "_export_hours", "_export_zip", "_export_frame",
             "_identify_mapping", "_identify_validation", "_identify_encoding",

@@ -91,4 +91,4 @@ def test_the_decision_is_only_for_refusals_on_this_machine() -> None:
     assert refused_on_loopback(None, True, 3) is None
     outcome = refused_on_loopback("ConnectError", True, 3)
     assert outcome is not None and outcome.kind == "fatal"
-    assert outcome.failed_indexes() == (0, 1, 2)
+    assert [r.index for r in outcome.failed] == [0, 1, 2]

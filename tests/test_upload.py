@@ -13,34 +13,14 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from builders import assert_settled, events
 
 import amp_notebook as amp
-from amp_notebook import RetryPolicy
-from amp_notebook._config import Pacing
+from amp_notebook import Pacing, RetryPolicy
 from amp_notebook.sandbox import Faults, Sandbox, SandboxConfig
 
 KEY = "canary-key-5f1d2c3b4a"
 FAST = RetryPolicy.fast()
-
-
-def events(n: int, *, users: int = 50, start: str = "2026-01-01") -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    return pd.DataFrame(
-        {
-            "user_id": [f"user-{i % users:05d}" for i in range(n)],
-            "event_type": rng.choice(["Play", "Pause", "Purchase"], n),
-            "time": pd.date_range(start, periods=n, freq="s"),
-            "event_properties.amount": rng.integers(0, 100, n),
-            "event_properties.plan": rng.choice(["free", "pro"], n),
-        },
-        index=pd.RangeIndex(1000, 1000 + n),
-    )
-
-
-@pytest.fixture
-def sandbox():
-    with Sandbox() as sb:
-        yield sb
 
 
 def send(df, sb, **kw):
@@ -49,21 +29,11 @@ def send(df, sb, **kw):
     return df.amplitude.upload(api_key=KEY, endpoint=kw.pop("url", sb.http_url), **kw)
 
 
-def assert_every_row_settled(result, df):
-    rows = result.rows
-    assert list(rows.index) == list(df.index)
-    assert set(rows["status"]) <= {"ingested", "rejected", "failed", "skipped"}
-    not_ok = rows[rows["status"] != "ingested"]
-    assert not_ok["reason"].notna().all(), not_ok
-    c = result.counts()
-    assert c["ingested"] + c["rejected"] + c["failed"] + c["skipped"] == len(df)
-
-
 def test_200_every_row_ingested_value_for_value(sandbox):
     df = events(5000)
     result = send(df, sandbox)
     assert result.ok and result.ingested_count == 5000
-    assert_every_row_settled(result, df)
+    assert_settled(result, df)
     got = sandbox.ingested_frame()
     assert len(got) == 5000
     # What the sandbox holds is what the rows say.
@@ -118,8 +88,25 @@ def test_400_invalid_fields_rejected_and_rest_resent(sandbox):
     rejected = result.rejected
     assert sorted(rejected.index) == [1010, 1020]
     assert rejected["_amplitude_reason"].str.startswith("server_").all()
-    assert_every_row_settled(result, df)
+    assert_settled(result, df)
     assert len(sandbox.ingested) == 298
+
+
+def test_400_names_the_column_behind_the_key_amplitude_blames(sandbox):
+    # The sandbox's real 400 says "events_with_invalid_fields": {"time": [i]} and
+    # "events_with_missing_fields": {"user_id": [j]}; the row's message names the
+    # user's column too, since that is what they fix.
+    df = events(50).rename(columns={"time": "ts", "user_id": "uid"})
+    df["ts"] = df["ts"].astype(object)
+    df.loc[1003, "ts"] = "yesterday"
+    df.loc[1007, "uid"] = None
+    mapping = {"time": "ts", "user_id": "uid"}
+    result = send(df, sandbox, mapping=mapping, on_invalid="send")
+    assert sorted(result.rejected.index) == [1003, 1007] and result.ingested_count == 48
+    messages = result.rejected["_amplitude_message"]
+    assert messages[1003] == "Amplitude rejected the event: invalid value for 'time' (time from column 'ts')"
+    assert messages[1007].endswith("missing required field 'user_id' (user_id from column 'uid')")
+    assert_settled(result, df)
 
 
 def test_400_silenced_devices_rejected(sandbox):
@@ -176,7 +163,7 @@ def test_429_pauses_throttled_devices_and_finishes(sandbox):
                   retry=RetryPolicy(attempts=5, initial_s=0.01, max_s=0.05, throttle_pause_s=0.3))
     assert result.throttled > 0
     assert result.ingested_count == 600 and len(sandbox.ingested) == 600
-    assert_every_row_settled(result, df)
+    assert_settled(result, df)
 
 
 def test_device_pacing_avoids_429(sandbox):
@@ -319,7 +306,7 @@ def test_fault_soak_50k_events():
             retry=RetryPolicy(attempts=12, initial_s=0.005, max_s=0.05, throttle_pause_s=0.2),
         )
         ingested = sb.ingested_frame()
-    assert_every_row_settled(result, df)
+    assert_settled(result, df)
     silenced = df["device_id"].isin(["device-0003", "device-0007"])
     assert result.rejected_count == int(silenced.sum())
     assert (result.rejected["_amplitude_reason"] == "device_silenced").all()

@@ -1,0 +1,41 @@
+"""Builders many test modules share: the ``events()`` frame and the settled-row check.
+
+Imported as ``from builders import events, assert_settled`` (pytest's default import mode
+puts tests/ on sys.path). Not in conftest.py: the notebooks' and e2e's conftest.py are
+imported under the same module name, so ``from conftest import`` would find theirs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+import amp_notebook as amp
+
+SETTLED = {"ingested", "rejected", "failed", "skipped"}
+
+
+def events(n: int, *, users: int = 50, start: str = "2026-01-01") -> pd.DataFrame:
+    """``n`` valid events of ``users`` users, one a second from ``start``, two event properties;
+    the index starts at 1000 so that positions and labels differ."""
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "user_id": [f"user-{i % users:05d}" for i in range(n)],
+            "event_type": rng.choice(["Play", "Pause", "Purchase"], n),
+            "time": pd.date_range(start, periods=n, freq="s"),
+            "event_properties.amount": rng.integers(0, 100, n),
+            "event_properties.plan": rng.choice(["free", "pro"], n),
+        },
+        index=pd.RangeIndex(1000, 1000 + n),
+    )
+
+
+def assert_settled(result: amp.UploadResult, df: pd.DataFrame) -> None:
+    """Nothing is lost: every row of ``df`` ends in one final status, with a reason unless ingested."""
+    rows = result.rows
+    assert list(rows.index) == list(df.index)
+    assert set(rows["status"]) <= SETTLED
+    not_ok = rows[rows["status"] != "ingested"]
+    assert not_ok["reason"].notna().all(), not_ok
+    assert sum(result.counts()[k] for k in SETTLED) == len(df)
