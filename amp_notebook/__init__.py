@@ -59,13 +59,13 @@ __version__ = "0.1.0"
 
 def load_ipython_extension(ipython: _Any) -> None:
     """``%load_ext amp_notebook``: the accessor and the ``%amplitude`` magic."""
-    from ._magics import load_ipython_extension as _load
+    from ._jupyter.magics import load_ipython_extension as _load
 
     _load(ipython)
 
 
 def unload_ipython_extension(ipython: _Any) -> None:
-    from ._magics import unload_ipython_extension as _unload
+    from ._jupyter.magics import unload_ipython_extension as _unload
 
     _unload(ipython)
 

@@ -13,7 +13,7 @@ sandbox wins over a custom endpoint until it is stopped; while uploads go to the
 sandbox they carry a dummy key, so the real key never leaves for it.
 
 Pure state: no IO, no clock; the sandbox is only held (and stopped on reset),
-it is started by ``_magics``.
+it is started by ``_jupyter.magics``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from ._config import hide_key
 if TYPE_CHECKING:  # pragma: no cover
     from pandas.io.formats.style import Styler
 
-    from ._mapper import MapperUI
+    from ._jupyter.mapper import MapperUI
     from ._report import ValidationReport
     from ._result import UploadResult
 
@@ -59,7 +59,7 @@ class AmplitudeAccessor:
 
     def mapper(self, mapping: Mapping[str, object] | None = None, **options: Any) -> MapperUI:
         """An interactive mapping and validation widget (dropdowns per event key, live counts)."""
-        from . import _mapper
+        from ._jupyter import mapper as _mapper
 
         return _mapper.mapper(self._frame, mapping, **options)
 

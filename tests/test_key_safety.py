@@ -92,7 +92,7 @@ def test_config_reveal_is_only_inside_secret() -> None:
 
 
 def test_session_and_magics_only_check_presence() -> None:
-    for name in ("_session.py", "_magics.py"):
+    for name in ("_session.py", "_jupyter/magics.py"):
         text = (PKG / name).read_text()
         assert ".reveal()" not in text
         assert "._value" not in text

@@ -70,7 +70,7 @@ LAYERS = (
     ),
     Layer(
         "notebook", "IPython / ipywidgets, imported lazily: progress display, mapper, magics",
-        ("_jupyter.", "_mapper", "_magics"),
+        ("_jupyter.",),
         ("core", "sending", "sandbox", "notebook", "front"), ("dask", "distributed"),
     ),
     Layer(

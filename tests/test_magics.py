@@ -12,8 +12,9 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing.tools import default_config
 
-from amp_notebook import _magics, _session
+from amp_notebook import _session
 from amp_notebook._config import ApiKey, SecretKey
+from amp_notebook._jupyter import magics as _magics
 
 CANARY = "canary-3f9c1e27b4d84a6f9e0d1c2b3a4f5e6d"
 
@@ -35,7 +36,7 @@ def ip() -> Iterator[InteractiveShell]:
 
 @pytest.fixture
 def loaded(ip: InteractiveShell) -> InteractiveShell:
-    ip.run_line_magic("load_ext", "amp_notebook._magics")
+    ip.run_line_magic("load_ext", "amp_notebook._jupyter.magics")
     return ip
 
 
@@ -52,7 +53,7 @@ def test_load_ext_on_the_package_registers_magic_and_accessor(ip: InteractiveShe
 
     if not hasattr(amp_notebook, "load_ipython_extension"):
         # Until __init__ delegates to _magics, load the extension module itself.
-        ip.run_line_magic("load_ext", "amp_notebook._magics")
+        ip.run_line_magic("load_ext", "amp_notebook._jupyter.magics")
     else:
         ip.run_line_magic("load_ext", "amp_notebook")
     assert "amplitude" in ip.magics_manager.magics["line"]

@@ -85,7 +85,7 @@ def test_report_text_and_html_name_the_unsent_columns() -> None:
 
 
 def test_mapper_names_the_unsent_columns() -> None:
-    from amp_notebook._mapper import mapper
+    from amp_notebook._jupyter.mapper import mapper
 
     ui = mapper(frame(), now_ms=NOW_MS)
     assert "Not sent (no event key): &#x27;Unnamed: 0&#x27;, &#x27;amount&#x27;, &#x27;props&#x27;" in ui.summary.value

@@ -1,5 +1,11 @@
-"""The notebook layer: code that needs IPython or ipywidgets (imported lazily, when shown).
+"""The notebook layer: the code that needs IPython or ipywidgets (imported lazily, when shown).
+
+- ``progress``: the progress bar of a kernel (``_progress.make_sink`` gets it through
+  the hook ``amp_notebook/__init__`` plugs in);
+- ``mapper``: ``df.amplitude.mapper()``, dropdowns per event key with live counts;
+- ``magics``: ``%load_ext amp_notebook`` and the ``%amplitude`` line magic.
 
 Everything below it (the pure core, the sending layer) runs in a plain terminal and never
-imports this package; ``tests/test_layers.py`` keeps it so.
+imports this package; ``tests/test_layers.py`` keeps it so. The public ways in stay
+where they were: ``df.amplitude.mapper()``, ``%load_ext amp_notebook``, ``progress=``.
 """

@@ -27,8 +27,8 @@ import getpass
 import shlex
 from typing import Any
 
-from . import _session
-from ._exceptions import ConfigurationError
+from .. import _session
+from .._exceptions import ConfigurationError
 
 __all__ = ["USAGE", "amplitude_magic", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -102,7 +102,7 @@ def _sandbox(args: list[str]) -> None:
     if running is not None:
         print(f"Sandbox already running at {running.url}")
         return
-    from .sandbox import Sandbox  # lazy: the server is only needed when asked for
+    from ..sandbox import Sandbox  # lazy: the server is only needed when asked for
 
     try:
         sandbox = Sandbox().start()
@@ -171,7 +171,7 @@ def _usage_error(message: str) -> None:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext amp_notebook``: register ``df.amplitude`` and ``%amplitude``."""
-    from . import accessor  # noqa: F401  (importing it registers the accessor)
+    from .. import accessor  # noqa: F401  (importing it registers the accessor)
 
     ipython.register_magic_function(amplitude_magic, magic_kind="line", magic_name="amplitude")
 

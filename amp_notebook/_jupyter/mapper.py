@@ -23,17 +23,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import _session
-from ._config import ApiKey
-from ._exceptions import AmpNotebookError, MappingError
-from ._keys import EVENT_KEYS
-from ._logging import redact
-from ._mapping import Const, ResolvedMapping, resolve_mapping
-from ._words import plural
+from .. import _session
+from .._config import ApiKey
+from .._exceptions import AmpNotebookError, MappingError
+from .._keys import EVENT_KEYS
+from .._logging import redact
+from .._mapping import Const, ResolvedMapping, resolve_mapping
+from .._words import plural
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._report import ValidationReport
-    from ._result import UploadResult
+    from .._report import ValidationReport
+    from .._result import UploadResult
 
 __all__ = ["UNMAPPED", "MapperUI", "mapper"]
 
@@ -340,7 +340,7 @@ class MapperUI:
 
     def validate(self) -> ValidationReport | None:
         """Validate with the current mapping; updates the counts and the preview."""
-        from . import _api
+        from .. import _api
 
         mapping = self.mapping
         options = {k: self._options[k] for k in _VALIDATE_OPTIONS if self._options.get(k) is not None}
@@ -404,7 +404,7 @@ class MapperUI:
         return self._send(dry_run=False)
 
     def _send(self, *, dry_run: bool) -> UploadResult | None:
-        from . import _upload
+        from .. import _upload
 
         options = dict(self._options)
         explicit = {k: options.pop(k, None) for k in _SESSION_OPTIONS}
