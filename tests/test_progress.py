@@ -171,6 +171,18 @@ def test_widget_asked_without_ipywidgets_warns_and_uses_text(no_widgets: None) -
     assert isinstance(sink, TextSink)
 
 
+def test_the_widget_comes_from_the_hook_the_package_plugs_in(
+    fake_kernel: None, shown: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sending layer never imports the notebook layer: amp_notebook/__init__ plugs
+    # _jupyter.progress.widget_sink into _progress; without it, progress is text.
+    from amp_notebook import _progress
+
+    assert _progress._widget_view is widget_progress.widget_sink
+    monkeypatch.setattr(_progress, "_widget_view", None)
+    assert isinstance(make_sink("widget", total=10), TextSink) and shown == []
+
+
 def test_text_is_text_even_in_a_kernel(fake_kernel: None, shown: list[object]) -> None:
     assert isinstance(make_sink("text", total=10), TextSink)
     assert shown == []
