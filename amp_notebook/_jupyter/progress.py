@@ -60,7 +60,7 @@ def _final_style(u: ProgressUpdate) -> str:
 class WidgetSink(_Throttled):
     """An ``IntProgress`` bar and an ``HTML`` status line, shown once and updated in place.
 
-    ``show`` is called once with the box (:func:`make_sink` passes IPython's
+    ``show`` is called once with the box (:func:`widget_sink` passes IPython's
     ``display``); without it nothing is shown, which tests use.
 
     ipywidgets 8 sends its comm messages from whatever thread sets a trait, so
