@@ -189,6 +189,13 @@ def test_imports_point_down() -> None:
     assert not wrong, "imports against the layers (tests/test_layers.py, LAYERS):\n" + "\n".join(wrong)
 
 
+def test_the_sandbox_judges_on_its_own() -> None:
+    # An independent oracle (design.md): the sandbox restates Amplitude's rules from the
+    # reference instead of importing the validator's; it shares only the key catalogue.
+    shared = {imp.target for imp in imports() if imp.ours and layer_of(imp.module).name == "sandbox"}
+    assert {t for t in shared if layer_of(t).name != "sandbox"} == {"_keys"}
+
+
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     """One import cycle of ``graph`` as a chain of modules, or None."""
     state: dict[str, int] = {}  # 1: on the path, 2: done
