@@ -32,7 +32,7 @@ __all__ = ["PartitionPlan"]
 _TOP = 5  # busiest partitions named by the plan
 
 
-def key_hashes(keys: Sequence[str]) -> np.ndarray:
+def key_hashes(keys: Sequence[str] | np.ndarray) -> np.ndarray:
     """``hash(key)`` of each key as int64 (C-level map; str hashes are cached on the object)."""
     return np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
 

@@ -15,12 +15,21 @@ validator turns the findings into rows of its failures table):
   -> ``$skip_user_properties_sync``). A backfilled event older than the threshold
   would overwrite newer, live values; ``$skip_user_properties_sync: const(True)``
   keeps them on the event only.
+
+Both run over the frame in slices of ``SLICE_ROWS`` (issue 11: a 10,000,000-row frame
+must not cost gigabytes to check). The quota check keeps nothing per row across
+slices: a first pass counts each slice's ids by 64-bit hash and keeps those with more
+than ``quota / slices`` events in some slice (an id over the quota in the whole frame
+must have that many in at least one slice); a second pass, only when there are such
+candidates, counts them exactly by value and finds their rows. Times are read only for
+the rows of ids over the quota.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,12 +37,14 @@ import pandas as pd
 
 from ._encoding import EncodeOptions
 from ._mapping import Const, Field, ResolvedMapping
+from ._plan import key_hashes
 from ._rules import Reason
 from ._times import time_to_ms
 from ._values import _source_series, field_values
 
 DAILY_EVENTS_PER_ID = 500_000
 DAY_MS = 86_400_000
+SLICE_ROWS = 100_000  # rows read at once: their ids as Python strings are the cost
 
 
 @dataclass(frozen=True)
@@ -49,18 +60,37 @@ class Finding:
     values: np.ndarray | None = None
 
 
-def _times_ms(df: pd.DataFrame, rm: ResolvedMapping, tz: str, time_unit: str | None) -> np.ndarray | None:
+def _times_ms(
+    df: pd.DataFrame, rm: ResolvedMapping, tz: str, time_unit: str | None, rows: slice | np.ndarray = slice(None)
+) -> np.ndarray | None:
+    """The time in ms of the rows at ``rows`` (NaN where missing or unreadable); None when no
+    time is mapped. Read per cell: a slice of the rows gives that slice's times."""
     field = rm.get("time")
     if field is None:
         return None
     if isinstance(field.source, Const):
-        series = pd.Series([field.source.value] * len(df))
+        count = len(range(len(df))[rows]) if isinstance(rows, slice) else len(rows)  # no per-row array
+        series = pd.Series([field.source.value] * count)
     else:
-        series = _source_series(df, field).reset_index(drop=True)
+        series = _source_series(df, field).iloc[rows].reset_index(drop=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the validator already warns about units, once
         ms, _ = time_to_ms(series, tz=tz, time_unit=time_unit)
     return ms.to_numpy(dtype=np.float64)
+
+
+def _slices(n: int) -> Iterator[slice]:
+    return (slice(start, min(start + SLICE_ROWS, n)) for start in range(0, n, SLICE_ROWS))
+
+
+def _times_at(df: pd.DataFrame, rm: ResolvedMapping, rows: np.ndarray, options: EncodeOptions) -> np.ndarray:
+    """The times of the rows at these positions (zeros when no time is mapped), a slice at a time."""
+    out = np.zeros(len(rows))
+    for part in _slices(len(rows)):
+        times = _times_ms(df, rm, options.tz, options.time_unit, rows[part])
+        if times is not None:
+            out[part] = times
+    return out
 
 
 def _utc(ms: float) -> str:
@@ -69,41 +99,78 @@ def _utc(ms: float) -> str:
     return str(pd.Timestamp(int(ms), unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M"))
 
 
+def _sent_ids(df: pd.DataFrame, field: Field, options: EncodeOptions) -> tuple[np.ndarray, np.ndarray]:
+    """The ids as sent (an object array, None where missing) and whether each is present."""
+    ids = np.empty(len(df), dtype=object)
+    ids[:] = field_values(df, field, options)
+    return ids, ids != None  # noqa: E711 (elementwise)
+
+
+def _candidates(df: pd.DataFrame, field: Field, options: EncodeOptions, quota: int) -> np.ndarray:
+    """Hashes of the ids with more than ``quota / slices`` events in some slice: every id over
+    ``quota`` in the frame is among them (else it would have at most quota events in all).
+    A hash shared by two ids only adds a candidate; the second pass counts by value."""
+    n = len(df)
+    slices = -(-n // SLICE_ROWS)
+    found = []
+    for part in _slices(n):
+        ids, present = _sent_ids(df.iloc[part], field, options)
+        hashes, counts = np.unique(key_hashes(ids[present]), return_counts=True)
+        found.append(hashes[counts * slices > quota])
+    return np.unique(np.concatenate(found))
+
+
+def _rows_of(
+    df: pd.DataFrame, field: Field, options: EncodeOptions, candidates: np.ndarray
+) -> dict[object, np.ndarray]:
+    """The positions of every row of each candidate id (by value), in frame order."""
+    rows: dict[object, list[np.ndarray]] = {}
+    for part in _slices(len(df)):
+        ids, present = _sent_ids(df.iloc[part], field, options)
+        hit = np.flatnonzero(present)
+        hit = hit[np.isin(key_hashes(ids[hit]), candidates)]
+        codes, values = pd.factorize(ids[hit])
+        for code, ident in enumerate(values.tolist()):
+            rows.setdefault(ident, []).append(part.start + hit[codes == code])
+    return {ident: np.concatenate(parts) for ident, parts in rows.items()}
+
+
 def over_daily_quota(
-    df: pd.DataFrame, rm: ResolvedMapping, times: np.ndarray | None, options: EncodeOptions,
-    quota: int = DAILY_EVENTS_PER_ID,
+    df: pd.DataFrame, rm: ResolvedMapping, options: EncodeOptions, quota: int = DAILY_EVENTS_PER_ID,
 ) -> list[Finding]:
     """Rows after the ``quota``-th of a device_id or user_id (in time order)."""
     if len(df) <= quota:
         return []
     found: list[Finding] = []
-    order_key = times if times is not None else np.zeros(len(df))
     for key, noun in (("device_id", "device"), ("user_id", "user")):
         field = rm.get(key)
         if field is None:
             continue
-        ids = pd.Series(field_values(df, field, options), dtype=object)
-        counts = ids.value_counts()
-        heavy = counts[counts > quota]
-        if heavy.empty:
+        candidates = _candidates(df, field, options, quota)
+        heavy = {} if not candidates.size else {
+            ident: rows for ident, rows in _rows_of(df, field, options, candidates).items() if len(rows) > quota
+        }
+        if not heavy:
             continue
-        mask = np.zeros(len(df), dtype=bool)
-        message_at = np.empty(len(df), dtype=object)
-        for ident, count in heavy.items():
-            rows = np.flatnonzero((ids == ident).to_numpy())
-            rows = rows[np.argsort(order_key[rows], kind="stable")]  # as the uploader sends them
-            late = rows[quota:]
-            mask[late] = True
-            span = order_key[late]
-            message_at[late] = (
-                f"{key} {ident!r} has {int(count):,} events here: Amplitude takes at most {quota:,} per "
+        lates, messages = [], []
+        for ident, rows in heavy.items():
+            times = _times_at(df, rm, rows, options)
+            order = np.argsort(times, kind="stable")  # as the uploader sends them
+            late, span = rows[order[quota:]], times[order[quota:]]
+            lates.append(late)
+            messages.append(
+                f"{key} {ident!r} has {len(rows):,} events here: Amplitude takes at most {quota:,} per "
                 f"{noun} in a rolling 24 hours, so the {late.size:,} after the {quota:,}th (events from "
                 f"{_utc(np.nanmin(span) if not np.isnan(span).all() else np.nan)} to "
                 f"{_utc(np.nanmax(span) if not np.isnan(span).all() else np.nan)} UTC) would be refused "
                 "(exceeded daily quota): send them at least 24 hours after the first ones"
             )
-        hits = np.flatnonzero(mask)
-        found.append(Finding(field, key, Reason.DAILY_QUOTA, mask, message_at[hits].tolist()))
+        # One message per hit, in row order (the ids' rows are disjoint).
+        hits = np.concatenate(lates)
+        which = np.repeat(np.arange(len(lates)), [len(late) for late in lates])[np.argsort(hits, kind="stable")]
+        mask = np.zeros(len(df), dtype=bool)
+        mask[hits] = True
+        found.append(Finding(field, key, Reason.DAILY_QUOTA, mask, [messages[i] for i in which.tolist()]))
     return found
 
 
@@ -177,18 +244,36 @@ def findings(
     """Both checks (None switches one off)."""
     if not len(df):
         return []
-    need_times = (quota is not None and len(df) > quota) or (
-        older_than_ms is not None and now_ms is not None and any(f.key == "user_properties" for f in rm.fields)
-    )
-    times = _times_ms(df, rm, tz, time_unit) if need_times else None
+    options = EncodeOptions(tz=tz, time_unit=time_unit)  # type: ignore[arg-type]
     out: list[Finding] = []
     if quota is not None:
-        out += over_daily_quota(df, rm, times, EncodeOptions(tz=tz, time_unit=time_unit), quota)  # type: ignore[arg-type]
-    if older_than_ms is not None:
-        old = old_user_properties(df, rm, times, now_ms, older_than_ms)
+        out += over_daily_quota(df, rm, options, quota)
+    if older_than_ms is not None and now_ms is not None:
+        old = _old_user_properties_in_slices(df, rm, options, now_ms, older_than_ms)
         if old is not None:
             out.append(old)
     return out
+
+
+def _old_user_properties_in_slices(
+    df: pd.DataFrame, rm: ResolvedMapping, options: EncodeOptions, now_ms: int, older_than_ms: float
+) -> Finding | None:
+    """:func:`old_user_properties` a slice at a time (it is about each row alone)."""
+    if not any(f.key == "user_properties" for f in rm.fields):
+        return None
+    mask = np.zeros(len(df), dtype=bool)
+    values: list[np.ndarray] = []
+    first: Finding | None = None
+    for part in _slices(len(df)):
+        times = _times_ms(df, rm, options.tz, options.time_unit, part)
+        found = old_user_properties(df.iloc[part], rm, times, now_ms, older_than_ms)
+        if found is not None:
+            mask[part] = found.mask
+            values.append(np.asarray(found.values, dtype=object))
+            first = first or found
+    if first is None:
+        return None
+    return dataclasses.replace(first, mask=mask, values=np.concatenate(values))
 
 
 def summary_counts(failures: pd.DataFrame) -> tuple[int, int, int]:

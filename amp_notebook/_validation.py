@@ -458,8 +458,8 @@ class _Validator:
         ms = np.asarray(ms_series.to_numpy(dtype=float, na_value=np.nan), dtype=float)
         bad = np.asarray(bad, dtype=bool)
         # Advice for the value found (a day-first date, a number in text, ...): _time_text.
-        texts = np.array([v if isinstance(v, str) else None for v in src.values.to_numpy(dtype=object)[bad]],
-                         dtype=object)
+        # Only the bad cells become objects: a datetime column's would be a Timestamp per row.
+        texts = np.array([v if isinstance(v, str) else None for v in self.values_at(src, bad)], dtype=object)
         self.out.add(src, bad, Reason.TIME_INVALID, _per_value(texts, lambda v: time_advice(v, src.column)))
         with np.errstate(invalid="ignore"):
             big = np.isfinite(ms) & ((ms >= 2.0**63) | (ms < -(2.0**63)))
@@ -875,7 +875,8 @@ def validate_frame(
         for start in range(0, len(df), CHUNK_ROWS):
             part = _Validator(df.iloc[start : start + CHUNK_ROWS], rm, options).run()
             part.index = part.index + start  # positions in the whole frame
-            parts.append(part)
+            if len(part):  # an empty table's object columns would change the others' dtypes
+                parts.append(part)
         failures = pd.concat(parts) if parts else empty_failures()
     index_failures = _duplicate_index_failures(df, rm)
     if index_failures is not None:

@@ -124,3 +124,79 @@ def test_sample_uploads_a_canary_of_n_rows() -> None:
     assert df.amplitude.upload(dry_run=True, sample=100, progress=False).total == 20
     with pytest.raises(amp.ConfigurationError, match="sample"):
         df.amplitude.upload(dry_run=True, sample=0, progress=False)
+
+
+def _backfill_frame(seed: int, n: int) -> pd.DataFrame:
+    """Devices and users around a quota of 10, in shuffled time order, some ids and times missing,
+    old events setting user properties: every pre-flight finding, spread over the whole frame."""
+    rng = np.random.default_rng(seed)
+    devices = np.array(["device-A", "device-B", "device-C", None], dtype=object)
+    users = np.array(["user-1", "user-2", None], dtype=object)
+    times = pd.Timestamp("2026-03-09 10:00", tz="UTC") - pd.to_timedelta(rng.permutation(n) * 1_800, unit="s")
+    times = times.where(rng.random(n) > 0.05)  # a few NaT: sent as "now", counted last
+    return pd.DataFrame(
+        {
+            "device_id": devices[rng.choice(4, n, p=[0.45, 0.3, 0.2, 0.05])],
+            "user_id": users[rng.choice(3, n, p=[0.5, 0.4, 0.1])],
+            "event_type": "Play",
+            "time": times,
+            "user_properties.plan": np.where(rng.random(n) < 0.5, "pro", None),
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_slice_boundaries_change_no_finding(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    # The pre-flight reads the frame in slices (issue 11): a device's count over the quota is
+    # made of several slices' rows, none of which alone reaches it, and its rows after the
+    # quota-th (in time order) lie in other slices than its first ones.
+    import amp_notebook._preflight as pf
+    import amp_notebook._validation as v
+
+    df = _backfill_frame(seed, 40)
+    rm = resolve_mapping(df.columns)
+    options = ValidateOptions(now_ms=NOW_MS, daily_quota=10)
+    whole = validate_frame(df, rm, options).failures
+    assert set(whole["reason"]) >= {"daily_quota", "old_user_properties"}
+    assert {"device_id", "user_id"} <= set(whole.loc[whole["reason"] == "daily_quota", "key"])
+    for rows in (3, 7, 16):
+        monkeypatch.setattr(pf, "SLICE_ROWS", rows)
+        monkeypatch.setattr(v, "CHUNK_ROWS", rows)
+        # With 3- and 7-row slices no slice alone holds more than 10 rows of any id.
+        pd.testing.assert_frame_equal(whole, validate_frame(df, rm, options).failures)
+
+
+def test_a_device_over_the_quota_only_across_two_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    import amp_notebook._preflight as pf
+
+    # device-A: 6 events in each half; quota 10: over it only counted across both slices.
+    df = pd.DataFrame(
+        {
+            "device_id": (["device-A"] * 6 + ["device-B"] * 4) * 2,
+            "event_type": "Play",
+            "time": pd.Timestamp("2026-03-01", tz="UTC") + pd.to_timedelta(np.arange(20)[::-1], unit="min"),
+        }
+    )
+    rm = resolve_mapping(df.columns)
+    monkeypatch.setattr(pf, "SLICE_ROWS", 10)
+    (found,) = findings(df, rm, quota=10, now_ms=NOW_MS)
+    # Times run backwards: the two latest events of device-A are its first two rows.
+    assert np.flatnonzero(found.mask).tolist() == [0, 1]
+    assert found.messages == [found.messages[0]] * 2 and "has 12 events" in found.messages[0]
+
+
+def test_a_constant_time_is_read_per_slice_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # time=const(...): every slice (and the quota's rows) reads the constant for its own rows.
+    import amp_notebook._preflight as pf
+
+    df = pd.DataFrame({"device_id": ["device-A"] * 8 + ["device-B"] * 4, "event_type": "Play",
+                       "user_properties.plan": ["pro", None] * 6})
+    rm = resolve_mapping(df, {"time": amp.const(int(pd.Timestamp("2026-01-01", tz="UTC").timestamp() * 1000))})
+    whole = findings(df, rm, quota=5, now_ms=NOW_MS)
+    monkeypatch.setattr(pf, "SLICE_ROWS", 5)
+    sliced = findings(df, rm, quota=5, now_ms=NOW_MS)
+    assert [f.reason for f in whole] == [f.reason for f in sliced] == ["daily_quota", "old_user_properties"]
+    for a, b in zip(whole, sliced, strict=True):
+        assert np.array_equal(a.mask, b.mask) and list(a.messages) == list(b.messages)
+        assert (a.values is None and b.values is None) or list(a.values) == list(b.values)  # type: ignore[arg-type]
+    assert np.flatnonzero(whole[1].mask).tolist() == [0, 2, 4, 6, 8, 10]
