@@ -348,7 +348,7 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_parse_mapping() -> None:
-    from amp_notebook._mapping import Const
+    from amp_notebook import Const
 
     m = parse_mapping(
         ["event_properties=a, b,c", "user_id=uid", "time=", "event_properties.plan=p"],

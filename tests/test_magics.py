@@ -12,8 +12,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing.tools import default_config
 
-from amp_notebook import _session
-from amp_notebook._config import ApiKey, SecretKey
+from amp_notebook import ApiKey, SecretKey, _session
 from amp_notebook._jupyter import magics as _magics
 
 CANARY = "canary-3f9c1e27b4d84a6f9e0d1c2b3a4f5e6d"

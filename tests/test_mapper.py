@@ -10,10 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from amp_notebook import _session
-from amp_notebook._api import to_events, validate
+from amp_notebook import _session, const, to_events, validate
 from amp_notebook._jupyter.mapper import UNMAPPED, MapperUI, mapper
-from amp_notebook._mapping import const
 
 CANARY = "canary-7d1e0f9a2b3c4d5e6f708192a3b4c5d6"
 NOW_MS = 1_717_000_000_000  # 2024-05-29: the events below are a few days older

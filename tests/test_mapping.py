@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from amp_notebook._exceptions import MappingError
+from amp_notebook import MappingError
 from amp_notebook._keys import EVENT_KEYS
 from amp_notebook._mapping import Const, Field, ResolvedMapping, const, resolve_mapping
 
@@ -234,7 +234,7 @@ def test_a_list_for_a_flat_key_is_refused() -> None:
 
 
 def test_mapping_error_is_a_key_error_and_local() -> None:
-    from amp_notebook._exceptions import LocalError
+    from amp_notebook import LocalError
 
     with pytest.raises(KeyError):
         resolve_mapping(cols("a"), {"nope": "a"})

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from amp_notebook._exceptions import ConfigurationError
+from amp_notebook import ConfigurationError
 from amp_notebook._jupyter import progress as widget_progress
 from amp_notebook._jupyter.progress import WidgetSink, in_kernel
 from amp_notebook._logging import forget_secrets, register_secret

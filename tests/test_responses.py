@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from amp_notebook import RetryPolicy
 from amp_notebook._responses import Outcome, interpret, parse_retry_after
-from amp_notebook._retry import RetryPolicy
 
 
 @dataclass

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amp_notebook._exceptions import ConfigurationError
-from amp_notebook._retry import RetryPolicy
+from amp_notebook import ConfigurationError, RetryPolicy
 
 
 def test_defaults_match_the_contract() -> None:
