@@ -43,7 +43,7 @@ import pandas as pd
 
 from ._exceptions import MappingError
 from ._mapping import Const, Field, ResolvedMapping, first_column
-from ._values import _const_value, _values
+from ._values import _MISSING, _const_value, _to_id, _values, _whole, _with_missing
 
 __all__ = ["KeyIds", "key_row_hashes", "missing_key_values"]
 
@@ -61,9 +61,44 @@ class _NoTimes:
 _OPTIONS = _NoTimes()
 
 
+def _integer_dtype(dtype: object) -> np.dtype[Any] | None:
+    """The numpy integer dtype of an int column (numpy, nullable or Arrow), else None."""
+    np_dtype = dtype if isinstance(dtype, np.dtype) else getattr(dtype, "numpy_dtype", None)
+    return np_dtype if isinstance(np_dtype, np.dtype) and np_dtype.kind in "iu" else None
+
+
 def _texts(series: pd.Series) -> list[Any]:
-    """One column -> the key text of each cell (None where missing or blank)."""
+    """One column -> the key text of each cell (None where missing or blank).
+
+    Exactly ``_values(series, "id")`` (a test compares them), with vectorised paths for
+    the common key columns: integers (numpy, nullable, Arrow) and whole floats.
+    """
+    dtype = series.dtype
+    ints = _integer_dtype(dtype)
+    if ints is not None:
+        missing = None if isinstance(dtype, np.dtype) else series.isna().to_numpy(dtype=bool)
+        texts: list[Any] = series.to_numpy(dtype=ints, na_value=0).astype(str).tolist()
+        return texts if missing is None or not missing.any() else _with_missing(texts, missing)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        arr = series.to_numpy()
+        whole = _whole(arr, 2.0**63)
+        texts = np.where(whole, arr, 0).astype(np.int64).astype(str).tolist()
+        for i in np.flatnonzero(~whole).tolist():  # 2.5, 1e300, NaN, inf: as _to_id says
+            text = _to_id(arr[i])
+            texts[i] = None if text is _MISSING else text
+        return texts
     return _values(series, "id", _OPTIONS)[0]
+
+
+def _missing(series: pd.Series) -> np.ndarray:
+    """Where a column has no key text (missing or blank), without making texts for numbers."""
+    dtype = series.dtype
+    if _integer_dtype(dtype) is not None:
+        return series.isna().to_numpy(dtype=bool)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        finite: np.ndarray = np.isfinite(series.to_numpy())
+        return ~finite
+    return np.array([t is None for t in _texts(series)], dtype=bool)
 
 
 def _const_text(source: Const) -> str | None:
@@ -121,30 +156,44 @@ def missing_key_values(df: pd.DataFrame, rm: ResolvedMapping) -> Iterator[tuple[
             continue
         mask = np.zeros(len(df), dtype=bool)
         for start in range(0, len(df), SLICE_ROWS):
-            texts = _texts(series.iloc[start : start + SLICE_ROWS])
-            mask[start : start + len(texts)] = [t is None for t in texts]
+            part = _missing(series.iloc[start : start + SLICE_ROWS])
+            mask[start : start + len(part)] = part
         yield name, source, mask
+
+
+def _comparable(series: pd.Series) -> np.ndarray:
+    """Values that are equal exactly where the key texts are equal, cheap to hash.
+
+    Within one column, numbers map to texts one to one (``-0.0 + 0.0`` is ``0.0``, both "0"),
+    so number columns are hashed as numbers; everything else as its texts.
+    """
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+        numbers: np.ndarray = series.to_numpy()
+        return numbers + 0.0 if dtype.kind == "f" else numbers
+    return np.array(_texts(series), dtype=object)
 
 
 def key_row_hashes(df: pd.DataFrame, rm: ResolvedMapping) -> tuple[np.ndarray, np.ndarray]:
     """(64-bit hashes, their row positions): rows with every key value, hashed with their ids.
 
     Two rows with equal hashes will share an insert_id for the same device/user (the
-    duplicate check's question); the hash covers the key texts and the id texts, as sent.
+    duplicate check's question); the hash covers the key values and the ids, as sent.
     """
     columns = _key_columns(df, rm)
-    ids: list[_KeyColumn] = [(f.path, first_column(df, f.source), None) for f in rm.fields
+    ids = [first_column(df, f.source) for f in rm.fields
            if f.key in ("device_id", "user_id") and not isinstance(f.source, Const)]
-    hashes = np.empty(len(df), dtype=np.uint64)
-    complete = np.ones(len(df), dtype=bool)
+    present = [series for _, series, _ in columns if series is not None]
+    # A constant without a value leaves every row without its insert_id.
+    complete = np.full(len(df), all(series is not None or text is not None for _, series, text in columns))
+    for series in present:
+        for start in range(0, len(df), SLICE_ROWS):
+            complete[start : start + SLICE_ROWS] &= ~_missing(series.iloc[start : start + SLICE_ROWS])
+    hashes = np.zeros(len(df), dtype=np.uint64)
     for start in range(0, len(df), SLICE_ROWS):
         rows = slice(start, min(start + SLICE_ROWS, len(df)))
-        n = rows.stop - rows.start
-        texts = _slice_texts(columns, rows, n)
-        for values in texts:
-            complete[rows] &= [v is not None for v in values]
-        texts += _slice_texts(ids, rows, n)
-        part = pd.DataFrame({i: pd.Series(t, dtype=object) for i, t in enumerate(texts)})
-        hashes[rows] = pd.util.hash_pandas_object(part, index=False).to_numpy()
+        part = pd.DataFrame({i: _comparable(s.iloc[rows]) for i, s in enumerate(present + ids)})
+        if len(part.columns):  # a key of constants only: every row hashes alike
+            hashes[rows] = pd.util.hash_pandas_object(part, index=False).to_numpy()
     positions = np.flatnonzero(complete)
     return hashes[positions], positions

@@ -251,3 +251,42 @@ def test_verify_finds_the_events_of_a_corrected_resend_by_their_key_ids() -> Non
             report = result.verify("secret-key-5b4a3928", api_key=KEY, export_endpoint=sb.export_url,
                                    retry=RetryPolicy.fast(), _now=4e9)
             assert report.ok and report.landed_count == 3 and report.extra_count == 0, report
+
+
+_TEXT_COLUMNS = [
+    pd.Series([1001, -5, 0, 2**63 - 1], dtype="int64"),
+    pd.Series([1001, 2**63 + 5, 0, 2**64 - 1], dtype="uint64"),
+    pd.Series([1001, None, -(2**63), 7], dtype="Int64"),
+    pd.Series([1001, None, 2**64 - 1, 7], dtype="UInt64"),
+    pd.Series([1001, None, 3, 7], dtype="int64[pyarrow]"),
+    pd.Series([1001.0, 2.5, np.nan, np.inf, -0.0, 1e300, -1e20, 2.0**63], dtype="float64"),
+    pd.Series([1001.0, 0.1, np.nan, 3.0], dtype="float32"),
+    pd.Series([1001, "1001", None, "  ", 2.5, True, [1, 2], {}], dtype=object),
+]
+
+
+@pytest.mark.parametrize("column", _TEXT_COLUMNS, ids=lambda c: str(c.dtype))
+def test_fast_key_texts_are_the_generic_conversion(column: pd.Series) -> None:
+    # The vectorised paths (ints, floats) give exactly what the encoder's text conversion gives,
+    # and "missing" means the same as a None text.
+    from amp_notebook._key_ids import _OPTIONS, _missing, _texts
+    from amp_notebook._values import _values
+
+    assert _texts(column) == _values(column, "id", _OPTIONS)[0]
+    assert _missing(column).tolist() == [t is None for t in _texts(column)]
+
+
+def test_duplicate_check_on_number_key_columns_matches_the_ids() -> None:
+    # Numbers are compared as numbers in the duplicate check (cheaper than text) but must
+    # agree with the ids: 0.0 and -0.0 are both "0"; 1001.0 is "1001".
+    df = orders(user_id=["user-00001"] * 3, order_id=np.array([0.0, -0.0, 1001.0]))
+    assert ids(df)[0] == ids(df)[1] != ids(df)[2]
+    f = amp.validate(df, MAPPING, now_ms=NOW_MS).failures
+    assert f.index[f["reason"] == "duplicate_event"].tolist() == [1]
+
+
+def test_a_key_name_given_as_an_empty_constant_leaves_every_row_without_an_id() -> None:
+    df = orders().drop(columns="event_type")
+    f = amp.validate(df, {"insert_id": ORDER_KEY, "event_type": amp.const(" ")}, now_ms=NOW_MS).failures
+    assert f.index[f["reason"] == "insert_id_key_missing"].tolist() == [0, 1, 2]
+    assert "duplicate_event" not in set(f["reason"])
