@@ -9,7 +9,8 @@ for rows that really are two events. The validator warns about each such row
 
 Pure and column-wise: each row is hashed (pandas' 64-bit ``hash_pandas_object``
 over the columns that make the insert_id) in slices, so the temporaries stay
-small; only the hashes (8 bytes a row) and a sort of them cover the whole frame.
+small; only the hashes (8 bytes a row) cover the whole frame, sorted a bucket of
+them at a time.
 A hash collision (about 1 in 10**5 for 10 million rows) can only add a false
 warning, never drop a row. With ``key(...)`` as the insert_id, the key's values and
 the ids decide (``_key_ids.key_row_hashes``), as they decide the insert_id.
@@ -33,37 +34,126 @@ __all__ = ["duplicate_rows"]
 SLICE_ROWS = 100_000
 
 
-def _hash(part: pd.DataFrame) -> np.ndarray:
+def _combine(hashes: list[np.ndarray], n: int) -> np.ndarray:
+    """Column hashes -> row hashes, as ``hash_pandas_object`` combines a frame's columns
+    (pandas' ``combine_hash_arrays``, CPython's tuple hash): the same values as hashing the
+    frame at once, with each column hashed in its own way."""
+    out = np.full(n, 0x345678, dtype=np.uint64)
+    mult = np.uint64(1000003)
+    for i, h in enumerate(hashes):
+        out ^= h
+        out *= mult
+        mult += np.uint64(82520 + 2 * (len(hashes) - i))
+    out += np.uint64(97531)
+    return out
+
+
+def _mostly_distinct(column: pd.Series) -> bool:
+    """Text whose first 1,000 cells are mostly distinct (ids, insert_ids).
+
+    ``hash_pandas_object`` first builds a table of the distinct values of a text column
+    (``categorize``): cheap when values repeat (event names), but ~330 bytes a row for
+    ids that never repeat (issue 11: 38 MB per 100,000 ids). The hashes are the same
+    either way; only the cost differs.
+    """
+    if column.dtype == object:
+        # Only all-text columns: pandas' table takes 1 and True for one value, so
+        # mixed cells could hash otherwise without it.
+        if pd.api.types.infer_dtype(column, skipna=True) != "string":
+            return False
+    elif not isinstance(column.dtype, pd.StringDtype):
+        return False
+    head = column.iloc[:1000]
     try:
+        return bool(head.nunique(dropna=False) > len(head) // 2)
+    except TypeError:  # unhashable cells
+        return False
+
+
+def _column_hash(part: pd.Series, distinct: bool) -> np.ndarray:
+    if not distinct:
         return pd.util.hash_pandas_object(part, index=False).to_numpy()
+    hashes = pd.util.hash_pandas_object(part, index=False, categorize=False).to_numpy(copy=True)
+    # As with categorize: a missing cell (NaN, None) hashes to 2**64-1 (pandas'
+    # _hash_categorical), whichever kind of missing it is.
+    hashes[part.isna().to_numpy()] = np.iinfo(np.uint64).max
+    return hashes
+
+
+def _hash(parts: list[pd.Series], distinct: list[bool]) -> np.ndarray:
+    n = len(parts[0])
+    try:
+        return _combine([_column_hash(p, d) for p, d in zip(parts, distinct, strict=True)], n)
     except TypeError:
-        # Unhashable cells (lists, dicts): hash their text instead. Dicts with the same
-        # items in another order then look different: a missed warning, nothing worse.
-        text = {c: (s.astype(str) if s.dtype == object else s) for c, s in part.items()}
-        return pd.util.hash_pandas_object(pd.DataFrame(text), index=False).to_numpy()
+        # Unhashable cells (lists, dicts): hash the text of every object column instead.
+        # Dicts with the same items in another order then look different: a missed warning,
+        # nothing worse.
+        text = [p.astype(str) if p.dtype == object else p for p in parts]
+        return _combine([pd.util.hash_pandas_object(p, index=False).to_numpy() for p in text], n)
 
 
 def _row_hashes(df: pd.DataFrame, labels: list[Hashable]) -> np.ndarray:
     """One 64-bit hash per row over these columns, computed a slice at a time."""
     columns = [first_column(df, label) for label in dict.fromkeys(labels)]  # a column mapped twice counts once
+    distinct = [_mostly_distinct(c) for c in columns]
     hashes = np.empty(len(df), dtype=np.uint64)
     for start in range(0, len(df), SLICE_ROWS):
-        # A frame of the slice only: a frame of whole columns could copy them all.
-        part = pd.DataFrame({i: c.iloc[start : start + SLICE_ROWS] for i, c in enumerate(columns)})
-        hashes[start : start + SLICE_ROWS] = _hash(part)
+        hashes[start : start + SLICE_ROWS] = _hash([c.iloc[start : start + SLICE_ROWS] for c in columns], distinct)
     return hashes
+
+
+# Hashes sorted at once: a frame with more rows is sorted a bucket at a time.
+BUCKET_ROWS = 1_000_000
+_BUCKET_BITS = 4  # 16 buckets by the hash's top bits
+
+
+def _repeated_in(ordered: np.ndarray) -> np.ndarray:
+    """The values that occur more than once in a sorted array, sorted."""
+    return np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+
+
+def _repeated(hashes: np.ndarray) -> np.ndarray:
+    """The hash values that occur more than once, sorted.
+
+    Equal hashes share their top bits, so each bucket of top bits can be sorted alone:
+    a sorted copy of all of them (8 bytes a row more: 80 MB at 10,000,000 rows,
+    issue 11) becomes one of a sixteenth of them, and a bucket number (1 byte a row).
+    """
+    if len(hashes) <= BUCKET_ROWS:
+        return _repeated_in(np.sort(hashes))
+    bucket = np.empty(len(hashes), dtype=np.uint8)
+    shift = np.uint64(64 - _BUCKET_BITS)
+    for start in range(0, len(hashes), SLICE_ROWS):
+        bucket[start : start + SLICE_ROWS] = hashes[start : start + SLICE_ROWS] >> shift
+    found = []
+    for b in range(1 << _BUCKET_BITS):  # in order of top bits: the results stay sorted
+        part = hashes[bucket == b]
+        part.sort()
+        found.append(_repeated_in(part))
+    return np.concatenate(found)
+
+
+def _is_in(hashes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.isin(hashes, values)`` for sorted ``values``, a slice at a time (np.isin sorts
+    both arrays together: 16 bytes a row more)."""
+    out = np.zeros(len(hashes), dtype=bool)
+    if not len(values):
+        return out
+    for start in range(0, len(hashes), SLICE_ROWS):
+        part = hashes[start : start + SLICE_ROWS]
+        at = np.minimum(np.searchsorted(values, part), len(values) - 1)
+        out[start : start + SLICE_ROWS] = values[at] == part
+    return out
 
 
 def _repeats(hashes: np.ndarray, positions: np.ndarray | None) -> tuple[list[int], list[int]]:
     """Rows whose hash an earlier row has: (later, first) positions (``positions[i]`` of hash i)."""
-    ordered = np.sort(hashes)
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
+    repeated = _repeated(hashes)
     later: list[int] = []
     first: list[int] = []
     if not repeated.size:
         return later, first
-    candidates = np.flatnonzero(np.isin(hashes, repeated))
+    candidates = np.flatnonzero(_is_in(hashes, repeated))
     first_of: dict[int, int] = {}
     for i, h in zip(candidates.tolist(), hashes[candidates].tolist(), strict=True):
         position = i if positions is None else int(positions[i])

@@ -449,9 +449,13 @@ def iter_partition_keys(
     options: EncodeOptions | None = None,
     *,
     positions: np.ndarray | Sequence[int] | None = None,
-    chunk_rows: int = 500_000,
+    chunk_rows: int = 100_000,
 ) -> Iterator[list[str]]:
-    """The partition key of every row :func:`encode` would send, ``chunk_rows`` at a time, same order."""
+    """The partition key of every row :func:`encode` would send, ``chunk_rows`` at a time, same order.
+
+    Each key is a Python string (~60 bytes; a user's is built as "user:" + the id, a
+    second string): 100,000 at a time keep that near 10 MB (issue 11), no slower.
+    """
     plan = _Plan(df, rm, options or EncodeOptions())
     for pos, rows in _chunks(len(df), positions, chunk_rows):
         yield plan.partitions(rows, len(pos))

@@ -499,3 +499,47 @@ def test_duplicates_are_found_across_slices_and_in_unhashable_cells(monkeypatch)
     assert hit_rows(r, Reason.DUPLICATE_EVENT) == [3, 4]
     messages = r.failures[r.failures["reason"] == "duplicate_event"]["message"].tolist()
     assert "row 0" in messages[0] and "row 2" in messages[1]
+
+
+def test_duplicates_found_bucket_by_bucket_are_the_same(monkeypatch):
+    # Issue 11: past BUCKET_ROWS the hashes are sorted by buckets of their top bits.
+    import amp_notebook._duplicates as dup
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 150, 400)  # about 250 rows repeat an earlier one
+    r = run({"event_properties.amount": values, "user_id": "user-1"})
+    expected = [i for i in range(len(values)) if values[i] in values[:i]]
+    assert hit_rows(r, Reason.DUPLICATE_EVENT) == expected
+    monkeypatch.setattr(dup, "BUCKET_ROWS", 10)
+    monkeypatch.setattr(dup, "SLICE_ROWS", 64)
+    pd.testing.assert_frame_equal(run({"event_properties.amount": values, "user_id": "user-1"}).failures, r.failures)
+    hashes = rng.integers(0, 2**64, 1_000, dtype=np.uint64)
+    hashes[rng.integers(0, 1_000, 50)] = hashes[rng.integers(0, 1_000, 50)]  # some repeats, in every bucket
+    assert dup._repeated(hashes).tolist() == sorted({h for h in hashes.tolist() if hashes.tolist().count(h) > 1})
+    assert dup._is_in(hashes, dup._repeated(hashes)).tolist() == np.isin(hashes, dup._repeated(hashes)).tolist()
+
+
+def test_row_hashes_are_pandas_frame_hashes_whatever_the_slices(monkeypatch):
+    # Issue 11: columns are hashed one by one (ids without pandas' table of distinct values)
+    # and combined as hash_pandas_object combines a frame's: the same 64-bit values.
+    import amp_notebook._duplicates as dup
+
+    n = 3_000
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({
+        "user_id": pd.Series([f"user-{i:06d}" for i in rng.permutation(n)], dtype="str"),
+        "insert_id": np.array([f"iid-{i}" if i % 7 else None for i in range(n)], dtype=object),
+        "event_type": pd.Series(rng.choice(["Play", "Pause", None], n), dtype=object),
+        "amount": rng.integers(0, 5, n),
+        "price": np.where(rng.random(n) < 0.1, np.nan, rng.random(n)),
+        "country": pd.Categorical(rng.choice(["DE", "FR"], n)),
+        "when": pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 10, n), unit="s"),
+    })
+    assert [dup._mostly_distinct(df[c]) for c in df] == [True, True, False, False, False, False, False]
+    expected = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    for rows in (100_000, 1_000, 7):
+        monkeypatch.setattr(dup, "SLICE_ROWS", rows)
+        assert np.array_equal(dup._row_hashes(df, list(df.columns)), expected)
+    lists = pd.DataFrame({"tags": [["a"], ["b"], ["a"]], "user_id": ["u-1", "u-1", "u-1"]}, dtype=object)
+    as_text = pd.util.hash_pandas_object(lists.astype(str), index=False).to_numpy()
+    assert np.array_equal(dup._row_hashes(lists, ["tags", "user_id"]), as_text)
