@@ -319,13 +319,17 @@ def test_worker_killed_mid_upload_then_a_rerun_loses_and_duplicates_nothing(clie
             time.sleep(0.02)
         os.kill(next(iter(pids.values())), signal.SIGKILL)  # one worker process, mid-upload
         thread.join(60)
-        assert sb.emulator.duplicates > 0  # the killed worker's partition was sent again
+        resent = sb.emulator.duplicates  # the killed worker's acknowledged events, sent again
         result = out["result"]
         assert result.ok and result.ingested_count == len(df)  # type: ignore[attr-defined]
         assert stored(sb) == expected_events(df) and len(sb.ingested) == len(df)
         again = send(ddf, sb)
         assert again.ok and len(sb.ingested) == len(df)  # the re-run stored nothing new
     client.wait_for_workers(2, timeout=30)
+    if not resent:
+        # Under load the kill can fall before the killed worker had anything acknowledged:
+        # nothing was lost or doubled (asserted above), but no partition was sent twice.
+        pytest.skip("the kill fell before the killed worker had events acknowledged: no resend to check")
 
 
 def test_validate_counts_like_pandas_and_duplicates_across_partitions(client):
