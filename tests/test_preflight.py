@@ -200,3 +200,30 @@ def test_a_constant_time_is_read_per_slice_too(monkeypatch: pytest.MonkeyPatch) 
         assert np.array_equal(a.mask, b.mask) and list(a.messages) == list(b.messages)
         assert (a.values is None and b.values is None) or list(a.values) == list(b.values)  # type: ignore[arg-type]
     assert np.flatnonzero(whole[1].mask).tolist() == [0, 2, 4, 6, 8, 10]
+
+
+@pytest.mark.parametrize("rows", [4, 9, 100])
+def test_text_ids_are_counted_as_the_ids_sent(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    # A string-dtype id column is counted by pandas' hash of its cells (issue 11), other
+    # columns by the ids as sent: the findings are the same. Blank ids are not sent, so
+    # never counted, even when there are more blanks than the quota.
+    import amp_notebook._preflight as pf
+
+    cells = ["device-A"] * 7 + ["  "] * 12 + ["device-B"] * 3 + [None] * 11 + ["device-A "] * 5
+    rng = np.random.default_rng(rows)
+    order = rng.permutation(len(cells))
+    times = pd.Timestamp("2026-03-01", tz="UTC") + pd.to_timedelta(rng.permutation(len(cells)), unit="min")
+    found = {}
+    for dtype in (object, "string", "str"):
+        df = pd.DataFrame({"device_id": pd.Series(np.array(cells, dtype=object)[order], dtype=dtype),
+                           "user_id": "user-1", "event_type": "Play", "time": times})
+        monkeypatch.setattr(pf, "SLICE_ROWS", rows)
+        report = validate_frame(df, resolve_mapping(df.columns), ValidateOptions(now_ms=NOW_MS, daily_quota=6))
+        found[str(dtype)] = warnings_of(report, "daily_quota")[["key", "message"]]
+    first = found.pop(str(object))
+    for other in found.values():
+        pd.testing.assert_frame_equal(first, other)
+    # device-A has 7 events, 'device-A ' (a space: another id) 5, the blanks none; user-1 all 38.
+    by_key = first.groupby("key").size().to_dict()
+    assert by_key == {"device_id": 1, "user_id": 32}
+    assert "device_id 'device-A' has 7 events" in first[first["key"] == "device_id"]["message"].iloc[0]
