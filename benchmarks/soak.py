@@ -30,8 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _frames import event_frame
 
 import amp_notebook as amp
-from amp_notebook import RetryPolicy
-from amp_notebook._config import Pacing
+from amp_notebook import Pacing, RetryPolicy
 from amp_notebook._encoding import EncodeOptions, encode
 from amp_notebook._mapping import resolve_mapping
 

@@ -155,7 +155,7 @@ def speed_frame(events: int, devices: int) -> pd.DataFrame:
 
 
 def amp_upload(df: pd.DataFrame, url: str, pacing_off: bool) -> Any:
-    from amp_notebook._config import Pacing
+    from amp_notebook import Pacing
 
     extra = {"pacing": Pacing(device_eps=1e9)} if pacing_off else {}
     return df.amplitude.upload(api_key=KEY, endpoint=url, progress=False, **extra)

@@ -64,8 +64,7 @@ def main() -> int:
     from _frames import event_frame
 
     import amp_notebook as amp
-    from amp_notebook import RetryPolicy
-    from amp_notebook._config import Pacing
+    from amp_notebook import Pacing, RetryPolicy
     from amp_notebook._encoding import iter_events
     from amp_notebook._verify import Expected
 
