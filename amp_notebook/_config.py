@@ -10,7 +10,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from typing import Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from ._exceptions import ConfigurationError
 
@@ -151,6 +151,20 @@ _URLS: dict[tuple[str, str], str] = {
 _API_NAMES = {"http": "HTTP V2", "batch": "Batch", "identify": "Identify", "groupidentify": "Group Identify"}
 
 
+def checked_url(url: str, option: str, what_travels: str) -> SplitResult:
+    """``url`` split, if it is http(s) and not plain http:// off this machine: secrets
+    (``what_travels``) are never sent in clear text beyond loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{option} must be an http(s) URL, not {url!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigurationError(
+            f"refusing plain http:// to {parts.hostname}: {what_travels}, so only https:// is "
+            "allowed except on loopback (127.0.0.1, localhost, ::1)"
+        )
+    return parts
+
+
 def is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
@@ -224,15 +238,7 @@ def resolve_endpoint(
         if region_l not in ("us", "eu"):
             raise ConfigurationError(f"region must be 'us' or 'eu', not {region!r}")
         return Endpoint(_URLS[(region_l, api_l)], api_l, region_l)  # type: ignore[arg-type]
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"endpoint must be an http(s) URL, not {endpoint!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        # The key travels in the body: never send it in clear text off this machine.
-        raise ConfigurationError(
-            f"refusing plain http:// to {parts.hostname}: the API key travels in the request "
-            "body, so only https:// is allowed except on loopback (127.0.0.1, localhost, ::1)"
-        )
+    checked_url(endpoint, "endpoint", "the API key travels in the request body")
     url, api_l = _with_api_path(endpoint, api_l)
     if api_l not in apis:
         raise ConfigurationError(

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO, Any, Literal
-from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
@@ -37,9 +36,9 @@ from . import _session
 from ._config import (
     ApiKey,
     SecretKey,
+    checked_url,
     hide_key,
     hide_secret_key,
-    is_loopback,
     resolve_api_key,
     resolve_secret_key,
 )
@@ -74,14 +73,8 @@ def resolve_export_target(region: str | None = "us", export_endpoint: str | None
         if name not in EXPORT_URLS:
             raise ConfigurationError(f"region must be 'us' or 'eu', not {region!r}")
         return ExportTarget(EXPORT_URLS[name], f"Export API ({name.upper()})")
-    parts = urlsplit(export_endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"export_endpoint must be an http(s) URL, not {export_endpoint!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigurationError(
-            f"refusing plain http:// to {parts.hostname}: the API key and secret key travel in the "
-            "Authorization header, so only https:// is allowed except on loopback"
-        )
+    parts = checked_url(export_endpoint, "export_endpoint",
+                        "the API key and secret key travel in the Authorization header")
     return ExportTarget(export_endpoint, f"Export API ({parts.netloc})")
 
 
