@@ -161,17 +161,19 @@ def missing_key_values(df: pd.DataFrame, rm: ResolvedMapping) -> Iterator[tuple[
         yield name, source, mask
 
 
-def _comparable(series: pd.Series) -> np.ndarray:
-    """Values that are equal exactly where the key texts are equal, cheap to hash.
+def _comparable(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(values equal exactly where the key texts are equal, cheap to hash; where no key text).
 
     Within one column, numbers map to texts one to one (``-0.0 + 0.0`` is ``0.0``, both "0"),
-    so number columns are hashed as numbers; everything else as its texts.
+    so number columns are hashed as numbers; everything else as its texts, made once for
+    both answers (making them is the cost).
     """
     dtype = series.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
         numbers: np.ndarray = series.to_numpy()
-        return numbers + 0.0 if dtype.kind == "f" else numbers
-    return np.array(_texts(series), dtype=object)
+        return (numbers + 0.0 if dtype.kind == "f" else numbers), _missing(series)
+    texts = _texts(series)
+    return np.array(texts, dtype=object), np.array([t is None for t in texts], dtype=bool)
 
 
 def key_row_hashes(df: pd.DataFrame, rm: ResolvedMapping) -> tuple[np.ndarray, np.ndarray]:
@@ -186,13 +188,16 @@ def key_row_hashes(df: pd.DataFrame, rm: ResolvedMapping) -> tuple[np.ndarray, n
     present = [series for _, series, _ in columns if series is not None]
     # A constant without a value leaves every row without its insert_id.
     complete = np.full(len(df), all(series is not None or text is not None for _, series, text in columns))
-    for series in present:
-        for start in range(0, len(df), SLICE_ROWS):
-            complete[start : start + SLICE_ROWS] &= ~_missing(series.iloc[start : start + SLICE_ROWS])
     hashes = np.zeros(len(df), dtype=np.uint64)
     for start in range(0, len(df), SLICE_ROWS):
         rows = slice(start, min(start + SLICE_ROWS, len(df)))
-        part = pd.DataFrame({i: _comparable(s.iloc[rows]) for i, s in enumerate(present + ids)})
+        values = []
+        for i, series in enumerate(present + ids):
+            comparable, missing = _comparable(series.iloc[rows])
+            values.append(comparable)
+            if i < len(present):  # a key column: the row needs its value
+                complete[rows] &= ~missing
+        part = pd.DataFrame(dict(enumerate(values)))
         if len(part.columns):  # a key of constants only: every row hashes alike
             hashes[rows] = pd.util.hash_pandas_object(part, index=False).to_numpy()
     positions = np.flatnonzero(complete)
