@@ -49,7 +49,7 @@ from ._plan import PartitionPlan
 from ._report import ValidationReport
 from ._result import FAILED, RowLedger, UploadResult
 from ._retry import RetryPolicy
-from ._send import remember, send_rows, timeout_value
+from ._send import remember, send_rows, with_timeout
 from ._upload import _mark_skipped
 
 __all__ = ["identify_async", "identify_limits"]
@@ -167,9 +167,7 @@ async def identify_async(
     settings = ClientSettings(endpoint=ep, api_key=key, limits=limits, pacing=pacing or Pacing(),
                               retry=retry or wire.default_retry(), concurrency=concurrency,
                               transport=transport, wire=wire)
-    timeouts = timeout_value(timeout)
-    if timeouts is not None:
-        settings = replace(settings, timeout=timeouts)
+    settings = with_timeout(settings, timeout)
     # Rows per user (group): the Scheduler keeps no pacing state for those that cannot be held back.
     plan = PartitionPlan.from_keys(lambda: iter_partition_keys(df, m, send))
     return await send_rows(

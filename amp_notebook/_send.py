@@ -16,6 +16,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -30,7 +31,7 @@ from ._responses import CONNECTION_REFUSED
 from ._result import FAILED, UploadResult
 from ._words import plural
 
-__all__ = ["forget_last_result", "last_result", "remember", "send_rows", "timeout_value"]
+__all__ = ["forget_last_result", "last_result", "remember", "send_rows", "with_timeout"]
 
 _last_result: UploadResult | None = None
 
@@ -52,9 +53,12 @@ def forget_last_result() -> None:
     _last_result = None
 
 
-def timeout_value(timeout: float | httpx.Timeout | None) -> httpx.Timeout | None:
-    """``timeout=`` as given by a user: seconds for every phase, an httpx.Timeout, or None (defaults)."""
-    return httpx.Timeout(float(timeout)) if isinstance(timeout, (int, float)) else timeout
+def with_timeout(settings: ClientSettings, timeout: float | httpx.Timeout | None) -> ClientSettings:
+    """``settings`` with ``timeout=`` as given by a user: seconds for every phase, an
+    httpx.Timeout, or None (the settings' defaults stay)."""
+    if timeout is None:
+        return settings
+    return replace(settings, timeout=httpx.Timeout(float(timeout)) if isinstance(timeout, (int, float)) else timeout)
 
 
 async def send_rows(

@@ -36,7 +36,7 @@ from ._plan import PartitionPlan
 from ._result import FAILED, SKIPPED, RowLedger, UploadResult
 from ._retry import RetryPolicy
 from ._runner import run_sync
-from ._send import remember, send_rows, timeout_value
+from ._send import remember, send_rows, with_timeout
 from ._send_as_is import cells_to_send_as_is
 from ._sent import SendRecord
 from ._validation import ValidateOptions, validate_frame
@@ -195,9 +195,7 @@ async def upload_async(
         concurrency=concurrency,
         transport=transport,
     )
-    timeouts = timeout_value(timeout)
-    if timeouts is not None:
-        settings = replace(settings, timeout=timeouts)
+    settings = with_timeout(settings, timeout)
     # The wall clock, which the Export API's hours count in: result.verify() finds the events by it.
     result.sent = SendRecord(ep.url, ep.region, rm, options_enc, len(df), _wall_clock())
     return await send_rows(result, settings, chunks, total=total, progress=progress, clock=_clock, rng=_rng,
