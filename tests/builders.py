@@ -1,6 +1,7 @@
-"""Builders many test modules share: the ``events()`` frame and the settled-row check.
+"""Builders many test modules share: the ``events()`` frame, the settled-row check and
+``drain()``, the Scheduler driven with a fake clock.
 
-Imported as ``from builders import events, assert_settled`` (pytest's default import mode
+Imported as ``from builders import events, assert_settled, drain`` (pytest's default import mode
 puts tests/ on sys.path). Not in conftest.py: the notebooks' and e2e's conftest.py are
 imported under the same module name, so ``from conftest import`` would find theirs.
 """
@@ -11,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 import amp_notebook as amp
+from amp_notebook._batching import Batch
+from amp_notebook._scheduler import Scheduler
 
 SETTLED = {"ingested", "rejected", "failed", "skipped"}
 
@@ -39,3 +42,19 @@ def assert_settled(result: amp.UploadResult, df: pd.DataFrame) -> None:
     not_ok = rows[rows["status"] != "ingested"]
     assert not_ok["reason"].notna().all(), not_ok
     assert sum(result.counts()[k] for k in SETTLED) == len(df)
+
+
+def drain(s: Scheduler, now: float = 0.0, limit: int = 100_000) -> tuple[list[Batch], float]:
+    """Run the loop with a fake clock until nothing is pending."""
+    out: list[Batch] = []
+    for _ in range(limit):
+        b = s.next_batch(now)
+        if b is None:
+            t = s.ready_at(now)
+            if t is None:
+                return out, now
+            assert t > now, "ready_at said now, but next_batch gave nothing"
+            now = t
+            continue
+        out.append(b)
+    raise AssertionError("did not finish")

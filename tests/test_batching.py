@@ -15,6 +15,7 @@ from collections import defaultdict
 import numpy as np
 import orjson
 import pytest
+from builders import drain  # the loop with a fake clock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -178,22 +179,6 @@ def test_chunk_limits_order_and_oversize(
 
 
 # -- the Scheduler: building requests ------------------------------------------
-
-
-def drain(s: Scheduler, now: float = 0.0, limit: int = 100_000) -> tuple[list[Batch], float]:
-    """Run the loop with a fake clock until nothing is pending."""
-    out: list[Batch] = []
-    for _ in range(limit):
-        b = s.next_batch(now)
-        if b is None:
-            t = s.ready_at(now)
-            if t is None:
-                return out, now
-            assert t > now, "ready_at said now, but next_batch gave nothing"
-            now = t
-            continue
-        out.append(b)
-    raise AssertionError("did not finish")
 
 
 @FAST

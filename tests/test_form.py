@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+from builders import drain  # the loop with a fake clock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -122,15 +123,7 @@ def test_no_request_exceeds_the_limits_and_every_row_goes_once(
     for c in to_chunks(rows, chunk_size):
         over += s.add(c)
     sent: list[tuple[int, bytes, str]] = []
-    now = 0.0
-    while True:
-        b = s.next_batch(now)
-        if b is None:
-            t = s.ready_at(now)
-            if t is None:
-                break
-            now = t
-            continue
+    for b in drain(s)[0]:
         check(b, key, limits)
         sent += zip(b.positions, b.payloads, b.partitions, strict=True)
     # Oversize: a row alone over the (reserved) limit; nothing else is held back.

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import orjson
 import pytest
+from builders import drain  # the loop with a fake clock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_throttle import max_in_window  # the same arithmetic as the emulator's window
@@ -366,18 +367,7 @@ def test_every_event_once_and_in_order_with_or_without_a_plan(
     s = Scheduler(Limits(max_events=max_events), Pacing(device_eps=3.0, window_s=2.0), ENV, plan=plan)
     for c in chunks(keys, chunk, pads):
         s.add(c)
-    out: list[Batch] = []
-    now = 0.0
-    while True:
-        b = s.next_batch(now)
-        if b is None:
-            t = s.ready_at(now)
-            if t is None:
-                break
-            assert t > now
-            now = t
-            continue
-        out.append(b)
+    out, _ = drain(s)
     sent = [(p, k) for b in out for p, k in zip(b.positions, b.partitions, strict=True)]
     assert sorted(p for p, _ in sent) == list(range(len(keys)))
     per: dict[str, list[int]] = defaultdict(list)
