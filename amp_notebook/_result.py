@@ -126,6 +126,15 @@ class RowLedger:
         return reasons, messages
 
 
+def resend_statuses(status: str | Iterable[str]) -> tuple[str, ...]:
+    """The statuses ``to_resend(status)`` asks for, checked: rows ingested are never resent."""
+    wanted = (status,) if isinstance(status, str) else tuple(status)
+    for name in wanted:
+        if name not in ("rejected", "failed", "skipped"):
+            raise ValueError(f"status must be 'failed', 'rejected' or 'skipped', not {name!r}")
+    return wanted
+
+
 def reasons_table(statuses: np.ndarray, reasons: np.ndarray, labels: pd.Index) -> pd.DataFrame:
     """Rows per (status, reason) with the first three rows' labels, most rows first.
 
@@ -327,12 +336,7 @@ class UploadResult:
         resend as they are), or "rejected" / "skipped" (fix them first), or several.
         ``result.to_resend().amplitude.upload(...)``.
         """
-        wanted = [status] if isinstance(status, str) else list(status)
-        codes = []
-        for name in wanted:
-            if name not in ("rejected", "failed", "skipped"):
-                raise ValueError(f"status must be 'failed', 'rejected' or 'skipped', not {name!r}")
-            codes.append(STATUS_NAMES.index(name))
+        codes = [STATUS_NAMES.index(name) for name in resend_statuses(status)]
         positions = np.flatnonzero(np.isin(self.ledger.status, codes))
         return cast(pd.DataFrame, self.frame.iloc[positions].copy())
 

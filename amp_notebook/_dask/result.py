@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .._preflight import summary_lines as preflight_summary
-from .._result import reasons_table
+from .._result import reasons_table, resend_statuses
 from .._summary import render_result_html, summary_lines
 from .rates import RateSplit
 from .route import ROW, user_columns
@@ -217,11 +217,7 @@ class DaskUploadResult:
         ``_amp_row`` (so repeated index labels are no trouble): "failed" (the default:
         safe to resend as they are), "rejected" / "skipped" (fix them first), or several.
         ``result.to_resend().amplitude.upload(...)``."""
-        wanted = (status,) if isinstance(status, str) else tuple(status)
-        for name in wanted:
-            if name not in ("rejected", "failed", "skipped"):
-                raise ValueError(f"status must be 'failed', 'rejected' or 'skipped', not {name!r}")
-        return self._frame_of(wanted, reasons=False)
+        return self._frame_of(resend_statuses(status), reasons=False)
 
     @property
     def rejected(self) -> dd.DataFrame:
