@@ -78,6 +78,38 @@ def resolve_export_target(region: str | None = "us", export_endpoint: str | None
     return ExportTarget(export_endpoint, f"Export API ({parts.netloc})")
 
 
+@dataclass(frozen=True)
+class ExportAccess:
+    """The Export API to ask and the keys to ask it with: the arguments, else the
+    session's (see ``_session.merge_export_defaults``). ``read_export`` and
+    ``result.verify`` both start here."""
+
+    target: ExportTarget
+    api_key: Any = field(repr=False)  # hidden (ApiKey) or None; the environment's when None
+    secret_key: Any = field(repr=False)
+    export_delay_s: float | None  # the sandbox's, when the export comes from the session's sandbox
+
+    def fetcher(self, **options: Any) -> ExportFetcher:
+        """An :class:`ExportFetcher` with these keys (``AMPLITUDE_API_KEY`` /
+        ``AMPLITUDE_SECRET_KEY`` when none was given): a clear error when a key is missing."""
+        key = resolve_api_key(self.api_key)
+        secret = resolve_secret_key(self.secret_key)
+        assert key is not None and secret is not None
+        return ExportFetcher(self.target, key, secret, **options)
+
+
+def export_access(
+    api_key: object, secret_key: object, region: str | None, export_endpoint: str | None
+) -> ExportAccess:
+    """Where to ask and with which keys (the keys are checked when the fetcher is made).
+
+    The callers hide the keys (``hide_key``/``hide_secret_key``) first thing, before
+    anything can raise: a verbose traceback prints every frame's locals."""
+    given = _session.merge_export_defaults(api_key, secret_key, region, export_endpoint)
+    target = resolve_export_target(given["region"], given["export_endpoint"])
+    return ExportAccess(target, given["api_key"], given["secret_key"], given["export_delay_s"])
+
+
 @dataclass
 class FetchStats:
     """Requests made, ranges split, and what was read."""
@@ -234,17 +266,12 @@ def read_export(
     asking earlier warns, and what is there is returned.
     """
     api_key, secret_key = hide_key(api_key), hide_secret_key(secret_key)  # before anything can raise
-    given = _session.merge_export_defaults(api_key, secret_key, region, export_endpoint)
-    target = resolve_export_target(given["region"], given["export_endpoint"])
+    access = export_access(api_key, secret_key, region, export_endpoint)
     hours = HourRange(to_hour(start, name="start"), to_hour(end if end is not None else start, name="end"))
-    key = resolve_api_key(given["api_key"])
-    secret = resolve_secret_key(given["secret_key"])
-    assert key is not None and secret is not None
+    fetcher = access.fetcher(transport=transport, retry=retry, timeout=timeout, max_hours=max_hours)
     if export_delay_s is None:
-        export_delay_s = given["export_delay_s"]
+        export_delay_s = access.export_delay_s
     warn_if_early(hours, time.time() if _now is None else _now, export_delay_s)
-    fetcher = ExportFetcher(target, key, secret, transport=transport, retry=retry, timeout=timeout,
-                            max_hours=max_hours)
     return events_frame(fetcher.batches(hours))
 
 
@@ -256,9 +283,11 @@ def _describe(answer: Answer) -> str:
 
 __all__ = [
     "EXPORT_URLS",
+    "ExportAccess",
     "ExportFetcher",
     "ExportTarget",
     "FetchStats",
+    "export_access",
     "read_export",
     "resolve_export_target",
     "warn_if_early",

@@ -360,15 +360,18 @@ class UploadResult:
         the full URL of an Export API (the sandbox's ``export_url``); by default the
         one of the upload's region. More options: ``amp_notebook._verify_run.verify_upload``.
         """
-        from ._config import hide_secret_key
+        from ._config import hide_key, hide_secret_key
         from ._exceptions import ConfigurationError
 
+        secret_key = hide_secret_key(secret_key)  # before anything can raise: see _config.hide_key
+        if "api_key" in options:
+            options["api_key"] = hide_key(options["api_key"])
         if self.verifier is None:
             raise ConfigurationError(
                 f"verify() looks for uploaded events in the Export API: this {self.method} result has none"
             )
         sent = None if self.dry_run else self.sent
-        return self.verifier(self.frame, self.ledger.positions(INGESTED), sent, hide_secret_key(secret_key),
+        return self.verifier(self.frame, self.ledger.positions(INGESTED), sent, secret_key,
                              export_endpoint=export_endpoint, **options)
 
     # -- reprs ----------------------------------------------------------------

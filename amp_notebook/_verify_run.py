@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from . import _session
-from ._config import hide_key, resolve_api_key, resolve_secret_key
+from ._config import hide_key, hide_secret_key
 from ._encoding import iter_events
 from ._exceptions import ConfigurationError
-from ._export import ExportFetcher, resolve_export_target
+from ._export import export_access
 from ._export_hours import MAX_QUERY_HOURS, HourLike, HourRange, hour_of, to_hour, upload_hours
 from ._retry import RetryPolicy
 from ._sent import SendRecord
@@ -72,7 +72,7 @@ def verify_upload(
     the start of an hour its export is complete (None: Amplitude's documented ~3 h; for a
     sandbox, its ``SandboxConfig.export_delay_s``): rows missing before then are
     ``not_exported_yet`` and a warning says when to ask again."""
-    api_key = hide_key(api_key)
+    api_key, secret_key = hide_key(api_key), hide_secret_key(secret_key)  # before anything can raise
     if sent is None:
         raise ConfigurationError("nothing was sent (a dry run): there is nothing to verify")
     if len(frame) != sent.rows:
@@ -81,24 +81,19 @@ def verify_upload(
             "re-reads the rows to find their insert_ids, so the frame must not change after the upload"
         )
     region, export_endpoint = _where(sent, region, export_endpoint)
-    given = _session.merge_export_defaults(api_key, secret_key, region, export_endpoint)
-    target = resolve_export_target(given["region"], given["export_endpoint"])
+    access = export_access(api_key, secret_key, region, export_endpoint)
     if export_delay_s is None:
-        export_delay_s = given["export_delay_s"]
+        export_delay_s = access.export_delay_s
     first, last = (start if start is not None else end), (end if end is not None else start)
     if first is None or last is None:
         hours = upload_hours(sent.started_at, sent.finished_at or sent.started_at, margin_s)
     else:
         hours = HourRange(to_hour(first, name="start"), to_hour(last, name="end"))
-    key = resolve_api_key(given["api_key"])
-    secret = resolve_secret_key(given["secret_key"])
-    assert key is not None and secret is not None
+    fetcher = access.fetcher(transport=transport, retry=retry, timeout=timeout, max_hours=max_hours)
 
     positions = np.asarray(ingested, dtype=np.int64)
     expected = Expected.from_events(positions, iter_events(frame, sent.mapping, sent.options, positions=positions))
     matcher = Matcher(expected)
-    fetcher = ExportFetcher(target, key, secret, transport=transport, retry=retry, timeout=timeout,
-                            max_hours=max_hours)
     for batch in fetcher.batches(hours):
         matcher.add(batch)
     now = time.time() if _now is None else _now
@@ -108,7 +103,7 @@ def verify_upload(
     ready = HourRange(last_hour, last_hour).available_at(export_delay_s)
     stats = fetcher.stats
     export = ExportSummary(
-        source=target.label, hours=hours, requests=stats.requests, files=stats.read.files,
+        source=access.target.label, hours=hours, requests=stats.requests, files=stats.read.files,
         events=stats.read.events, complete_from=ready if now < ready else None,
     )
     report = build_report(frame, expected, matcher, export, not_ingested=len(frame) - len(positions))

@@ -316,3 +316,46 @@ def test_canary_identify_invalid_key(debug_logs: pytest.LogCaptureFixture) -> No
     assert err.result.failed_count == 12
     assert CANARY not in debug_logs.text
     assert all(CANARY not in repr(r) for r in sb.emulator.requests)
+
+
+# -- early refusals: no frame below the caller's holds a plain key ---------------------------
+
+
+def _package_frames(call: object) -> str:
+    """``call()``'s ConfigurationError and the locals of each of its frames in the package
+    (what ``%xmode Verbose`` prints; the caller's own frames may hold the key)."""
+    import traceback
+
+    with pytest.raises(amp.ConfigurationError) as info:
+        call()  # type: ignore[operator]
+    trace = traceback.TracebackException.from_exception(info.value, capture_locals=True)
+    frames = [f for f in trace.stack if Path(f.filename).resolve().is_relative_to(PKG)]
+    assert frames, "refused before the package was entered"
+    return "\n".join([str(info.value), *(f"{f.filename}:{f.name} {f.locals}" for f in frames)])
+
+
+def test_canary_keys_never_in_an_early_refusal_of_verify_or_read_export() -> None:
+    """A bad argument refused before anything is sent (a dry run verified, a changed frame,
+    an unknown region, a bad hour) shows neither key in any package frame of its verbose traceback."""
+    from amp_notebook._export import read_export
+    from amp_notebook._verify_run import verify_upload
+
+    sb = Sandbox()
+    dry = amp.upload(_frame(), api_key=CANARY, dry_run=True, progress=False)
+    sent = amp.upload(_frame(), api_key=CANARY, endpoint=ENDPOINT, transport=sb.transport(sleep=False),
+                      retry=RetryPolicy.fast(), progress=False)
+    assert sent.ok and sent.sent is not None
+    calls = [
+        lambda: dry.verify(SECRET_CANARY, api_key=CANARY),  # nothing was sent
+        lambda: sent.verify(SECRET_CANARY, api_key=CANARY, region="mars"),
+        lambda: sent.verify(SECRET_CANARY, api_key=CANARY, region="us", start="not-an-hour"),
+        lambda: verify_upload(_frame(3), list(range(20)), sent.sent, SECRET_CANARY, api_key=CANARY),  # changed
+        lambda: verify_upload(_frame(), [], None, SECRET_CANARY, api_key=CANARY),
+        lambda: amp.read_export("not-an-hour", api_key=CANARY, secret_key=SECRET_CANARY),
+        lambda: amp.read_export("20260101T00", api_key=CANARY, secret_key=SECRET_CANARY, region="mars"),
+        lambda: read_export("not-an-hour", api_key=CANARY, secret_key=SECRET_CANARY),
+    ]
+    for call in calls:
+        text = _package_frames(call)
+        assert "secret_key" in text  # the frames and their locals are there ...
+        assert CANARY not in text and SECRET_CANARY not in text, text  # ... the keys are not
