@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,51 +42,17 @@ import pandas as pd
 
 from ._exceptions import MappingError
 from ._mapping import Const, Field, ResolvedMapping, first_column
-from ._values import _MISSING, _const_value, _to_id, _values, _whole, _with_missing
+from ._values import NO_TIMES, _const_value, _integer_dtype, _values
 
 __all__ = ["KeyIds", "key_row_hashes", "missing_key_values"]
 
 SLICE_ROWS = 500_000
 
 
-@dataclass(frozen=True)
-class _NoTimes:
-    """Options for ``_values``: the "id" kind reads no time, so the zone cannot matter."""
-
-    tz: str = "UTC"
-    time_unit: str | None = None
-
-
-_OPTIONS = _NoTimes()
-
-
-def _integer_dtype(dtype: object) -> np.dtype[Any] | None:
-    """The numpy integer dtype of an int column (numpy, nullable or Arrow), else None."""
-    np_dtype = dtype if isinstance(dtype, np.dtype) else getattr(dtype, "numpy_dtype", None)
-    return np_dtype if isinstance(np_dtype, np.dtype) and np_dtype.kind in "iu" else None
-
-
 def _texts(series: pd.Series) -> list[Any]:
-    """One column -> the key text of each cell (None where missing or blank).
-
-    Exactly ``_values(series, "id")`` (a test compares them), with vectorised paths for
-    the common key columns: integers (numpy, nullable, Arrow) and whole floats.
-    """
-    dtype = series.dtype
-    ints = _integer_dtype(dtype)
-    if ints is not None:
-        missing = None if isinstance(dtype, np.dtype) else series.isna().to_numpy(dtype=bool)
-        texts: list[Any] = series.to_numpy(dtype=ints, na_value=0).astype(str).tolist()
-        return texts if missing is None or not missing.any() else _with_missing(texts, missing)
-    if isinstance(dtype, np.dtype) and dtype.kind == "f":
-        arr = series.to_numpy()
-        whole = _whole(arr, 2.0**63)
-        texts = np.where(whole, arr, 0).astype(np.int64).astype(str).tolist()
-        for i in np.flatnonzero(~whole).tolist():  # 2.5, 1e300, NaN, inf: as _to_id says
-            text = _to_id(arr[i])
-            texts[i] = None if text is _MISSING else text
-        return texts
-    return _values(series, "id", _OPTIONS)[0]
+    """One column -> the key text of each cell (None where missing or blank): exactly
+    ``_values(series, "id")``, the encoder's id texts (vectorised for numbers there)."""
+    return _values(series, "id", NO_TIMES)[0]
 
 
 def _missing(series: pd.Series) -> np.ndarray:
@@ -102,7 +67,7 @@ def _missing(series: pd.Series) -> np.ndarray:
 
 
 def _const_text(source: Const) -> str | None:
-    text: str | None = _const_value(Field("insert_id", None, source), _OPTIONS)
+    text: str | None = _const_value(Field("insert_id", None, source), NO_TIMES)
     return text if text is None or text.strip() else None
 
 

@@ -40,6 +40,7 @@ from ._keys import (
     RESERVED_EVENT_TYPES,
 )
 from ._times import time_to_ms
+from ._values import key_texts
 
 __all__ = [
     "RULES",
@@ -230,53 +231,16 @@ def missing(values: pd.Series) -> np.ndarray:
     return np.asarray(values.isna(), dtype=bool)
 
 
-def _float_text(x: float) -> str:
-    # Whole floats (ids upcast by a NaN elsewhere in the column) go out without ".0".
-    if np.isfinite(x) and float(x).is_integer() and abs(x) < 2**63:
-        return str(int(x))
-    return repr(float(x))
-
-
-def _cell_text(v: object) -> str:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, (bool, np.bool_)):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        return _float_text(float(v))
-    if isinstance(v, (pd.Timestamp, np.datetime64)):
-        return str(pd.Timestamp(v).isoformat())
-    return str(v)
-
-
 def sent_strings(values: pd.Series) -> pd.Series:
-    """The column as the strings a string key sends (object/str Series, NaN where missing)."""
+    """The column as the strings a string key sends (object Series, None where left out).
+
+    The encoder's own conversion (``_values.key_texts``), so the rules judge what is sent.
+    """
     values = plain(values)
-    dtype = values.dtype
-    if is_text_dtype(dtype):
+    if is_text_dtype(values.dtype) or object_kind(values) in ("string", "empty"):
         return values
-    kind = object_kind(values)
-    if kind in ("string", "empty"):
-        return values
-    absent = missing(values)
-    out = np.full(len(values), np.nan, dtype=object)
-    if not absent.all():
-        present = ~absent
-        if is_object(dtype):
-            out[present] = [_cell_text(v) for v in values.to_numpy()[present]]
-        elif dtype.kind in "iu":
-            ints = values[present].astype(np.uint64 if dtype.kind == "u" else np.int64)
-            out[present] = ints.to_numpy().astype(str)
-        elif dtype.kind == "f":
-            floats = values.to_numpy(dtype=float, na_value=np.nan)
-            finite = present & np.isfinite(floats)  # the encoder leaves inf out, like NaN
-            out[finite] = [_float_text(x) for x in floats[finite]]
-        elif dtype.kind == "M":
-            out[present] = [v.isoformat() for v in values[present]]
-        else:
-            out[present] = [_cell_text(v) for v in values[present]]
+    out = np.empty(len(values), dtype=object)
+    out[:] = key_texts(values)
     return cast(pd.Series, pd.Series(out, dtype=object))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -34,6 +35,16 @@ class TimeOptions(Protocol):
 
     @property
     def time_unit(self) -> str | None: ...
+
+@dataclass(frozen=True)
+class _NoTimes:
+    """Options for reading keys that hold no time (ids, texts): the zone cannot matter."""
+
+    tz: str = "UTC"
+    time_unit: str | None = None
+
+
+NO_TIMES = _NoTimes()
 
 _MISSING: Any = object()  # returned by the cleaners for "drop this key"
 _INT64 = (-(2**63), 2**64 - 1)  # orjson writes 64-bit ints (signed and unsigned)
@@ -342,8 +353,53 @@ def _whole_as_int(arr: np.ndarray, finite: np.ndarray) -> tuple[list[Any], bool]
     return _with_mask(out, ~finite)
 
 
+def _integer_dtype(dtype: object) -> np.dtype[Any] | None:
+    """The numpy integer dtype of an int column (numpy, nullable or Arrow), else None."""
+    np_dtype = dtype if isinstance(dtype, np.dtype) else getattr(dtype, "numpy_dtype", None)
+    return np_dtype if isinstance(np_dtype, np.dtype) and np_dtype.kind in "iu" else None
+
+
+def _number_texts(values: pd.Series) -> tuple[list[Any], bool] | None:
+    """A string key's texts of an integer or float column, vectorised; None for other dtypes.
+
+    Exactly what :func:`_to_str` gives cell by cell (a test compares them): integers as
+    their digits (numpy, nullable, Arrow), whole floats without ".0" (an id column with
+    gaps is float64), other floats by ``_to_str`` itself; None where missing (NaN, inf,
+    NA). A number's text is never blank, so an id needs no blank check.
+    """
+    dtype = values.dtype
+    ints = _integer_dtype(dtype)
+    if ints is not None:
+        missing = None if isinstance(dtype, np.dtype) else values.isna().to_numpy(dtype=bool)
+        texts: list[Any] = values.to_numpy(dtype=ints, na_value=0).astype(str).tolist()
+        if missing is None or not missing.any():
+            return texts, False
+        return _with_missing(texts, missing), True
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        arr = values.to_numpy()
+        whole = _whole(arr, 2.0**63)
+        texts = np.where(whole, arr, 0).astype(np.int64).astype(str).tolist()
+        others = np.flatnonzero(~whole).tolist()
+        for i in others:  # 2.5, 1e300, NaN, inf: as _to_str says
+            text = _to_str(arr[i])
+            texts[i] = None if text is _MISSING else text
+        return texts, bool(others)
+    return None
+
+
+def key_texts(values: pd.Series) -> list[Any]:
+    """The text a string key (ids, event_type, a ``key(...)`` column) sends for each cell,
+    None where the key is left out: the one decision, read by the validator's rules
+    (``_rules.sent_strings``), the insert_id key (``_key_ids``) and the encoder alike."""
+    return _values(values, "string", NO_TIMES)[0]
+
+
 def _values(values: pd.Series, kind: str, options: TimeOptions) -> tuple[list[Any], bool]:
     """(values, maybe_missing): maybe_missing is False only when no value is None."""
+    if kind in ("string", "id"):
+        numbers = _number_texts(values)
+        if numbers is not None:
+            return numbers
     if kind == "id":
         out, maybe_missing = _values(values, "string", options)
         ids, blank = _without_blanks(out)
@@ -425,4 +481,4 @@ def field_values(df: pd.DataFrame, field: Field, options: TimeOptions) -> list[o
     return _series_values(_source_series(df, field), _field_kind(field), options)
 
 
-__all__ = ["field_values"]
+__all__ = ["NO_TIMES", "field_values", "key_texts"]

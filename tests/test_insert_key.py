@@ -269,10 +269,10 @@ _TEXT_COLUMNS = [
 def test_fast_key_texts_are_the_generic_conversion(column: pd.Series) -> None:
     # The vectorised paths (ints, floats) give exactly what the encoder's text conversion gives,
     # and "missing" means the same as a None text.
-    from amp_notebook._key_ids import _OPTIONS, _missing, _texts
-    from amp_notebook._values import _values
+    from amp_notebook._key_ids import _missing, _texts
+    from amp_notebook._values import NO_TIMES, _values
 
-    assert _texts(column) == _values(column, "id", _OPTIONS)[0]
+    assert _texts(column) == _values(column, "id", NO_TIMES)[0]
     assert _missing(column).tolist() == [t is None for t in _texts(column)]
 
 
