@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PENDING, INGESTED, REJECTED, FAILED, SKIPPED = 0, 1, 2, 3, 4
 STATUS_NAMES = ("pending", "ingested", "rejected", "failed", "skipped")
+OUTCOMES = STATUS_NAMES[1:]  # where every row ends ("nothing is lost"): the keys of counts()
+NOT_INGESTED = tuple(name for name in OUTCOMES if name != "ingested")  # with a reason; to_resend's
 
 
 class RowLedger:
@@ -130,7 +132,7 @@ def resend_statuses(status: str | Iterable[str]) -> tuple[str, ...]:
     """The statuses ``to_resend(status)`` asks for, checked: rows ingested are never resent."""
     wanted = (status,) if isinstance(status, str) else tuple(status)
     for name in wanted:
-        if name not in ("rejected", "failed", "skipped"):
+        if name not in NOT_INGESTED:
             raise ValueError(f"status must be 'failed', 'rejected' or 'skipped', not {name!r}")
     return wanted
 
@@ -277,13 +279,8 @@ class UploadResult:
         return summary_lines(self.validation.failures) if self.validation is not None else []
 
     def counts(self) -> dict[str, int]:
-        return {
-            "rows": self.total,
-            "ingested": self.ingested_count,
-            "rejected": self.rejected_count,
-            "failed": self.failed_count,
-            "skipped": self.skipped_count,
-        }
+        """rows, then rows per outcome (ingested, rejected, failed, skipped)."""
+        return {"rows": self.total, **{name: self.ledger.count(STATUS_NAMES.index(name)) for name in OUTCOMES}}
 
     # -- frames ---------------------------------------------------------------
     @property

@@ -18,12 +18,13 @@ from amp_notebook._dask.progress import JobProgress
 from amp_notebook._dask.rates import max_slots, split_rates
 from amp_notebook._dask.result import DaskUploadResult
 from amp_notebook._dask.route import ROW, add_route
-from amp_notebook._dask.worker import PartResult
+from amp_notebook._dask.worker import PartResult, failed_whole
 from amp_notebook._encoding import EncodeOptions
 from amp_notebook._exceptions import ConfigurationError
 from amp_notebook._mapping import resolve_mapping
 from amp_notebook._progress import format_status
 from amp_notebook._progress_model import ProgressUpdate
+from amp_notebook._result import RowLedger, UploadResult
 
 HAS_DASK = importlib.util.find_spec("dask") is not None and importlib.util.find_spec("distributed") is not None
 
@@ -203,6 +204,20 @@ def part(number: int, rows: int, problems: list[tuple[int, str, str]], **kw: obj
     counts = {"ingested": rows - failed - skipped, "rejected": 0, "failed": failed, "skipped": skipped}
     return PartResult(number, rows, worker=f"tcp://127.0.0.1:{9000 + number % 2}", counts=counts,
                       problems=table, elapsed_s=1.0, requests=3, **kw)  # type: ignore[arg-type]
+
+
+def test_a_partition_failed_whole_counts_every_row_failed_by_status() -> None:
+    frame = pd.DataFrame({ROW: [4, 5, 6]}, index=pd.Index(["a", "b", "c"]))
+    lost = failed_whole(2, frame, frame[ROW].to_numpy(), "partition_lost", "never reported back", error="gone")
+    ok = part(0, 10, [])
+    result = DaskUploadResult([lost, ok], routed=None, endpoint="HTTP V2 (US)")
+    # The counts are keyed by status, the same keys as UploadResult.counts(), summed status by status.
+    assert lost.counts == {"ingested": 0, "rejected": 0, "failed": 3, "skipped": 0}
+    assert result.counts() == {"rows": 13, "ingested": 10, "rejected": 0, "failed": 3, "skipped": 0}
+    assert list(result.counts()) == list(UploadResult(pd.DataFrame(), RowLedger(0)).counts())
+    assert result.problems["reason"].tolist() == ["partition_lost"] * 3
+    assert result.errors == {2: "gone"}
+    assert result.partitions.loc[2, ["ingested", "failed"]].tolist() == [0, 3]
 
 
 def test_merged_result_counts_reasons_and_renders_like_upload_result() -> None:

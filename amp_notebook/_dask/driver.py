@@ -34,7 +34,7 @@ from .rates import RateSplit, split_rates
 from .result import DaskUploadResult
 from .route import ROW, route
 from .sample import resolve
-from .worker import PartPlan, PartResult, upload_part
+from .worker import PartPlan, PartResult, failed_whole, upload_part
 
 if TYPE_CHECKING:  # pragma: no cover
     import dask.dataframe as dd
@@ -194,16 +194,12 @@ class _Watch:
 
 def _lost_rows(client: Client, parts: dd.DataFrame, lost: dict[int, str]) -> list[PartResult]:
     """The rows of partitions that never reported back: failed, to resend (read again)."""
-    import pandas as pd
-
     out = []
     frames = client.compute([parts.partitions[n][[ROW]] for n in sorted(lost)], sync=True)
     for number, frame in zip(sorted(lost), frames, strict=True):
         message = f"the partition never reported back ({lost[number]}); safe to resend"
-        problems = pd.DataFrame({ROW: frame[ROW].to_numpy(), "status": "failed", "reason": "partition_lost",
-                                 "message": message}, index=frame.index)
-        out.append(PartResult(number, len(frame), error=lost[number], problems=problems,
-                              counts={"ingested": 0, "rejected": 0, "failed": len(frame), "skipped": 0}))
+        out.append(failed_whole(number, frame, frame[ROW].to_numpy(), "partition_lost", message,
+                                error=lost[number]))
     return out
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .._preflight import summary_lines as preflight_summary
-from .._result import reasons_table, resend_statuses
+from .._result import NOT_INGESTED, OUTCOMES, reasons_table, resend_statuses
 from .._summary import render_result_html, summary_lines
 from .rates import RateSplit
 from .route import ROW, user_columns
@@ -85,8 +85,9 @@ class DaskUploadResult:
         self.problems: pd.DataFrame = problems.sort_values(ROW, kind="stable") if len(problems) else problems
 
     # -- counts -------------------------------------------------------------
-    def _sum(self, name: str) -> int:
-        return sum(p.counts.get(name, 0) for p in self.parts)
+    def _sum(self, status: str) -> int:
+        """Rows that ended in ``status``, over the partitions (each counts by status)."""
+        return sum(p.counts.get(status, 0) for p in self.parts)
 
     @property
     def total(self) -> int:
@@ -152,7 +153,7 @@ class DaskUploadResult:
 
     def counts(self) -> dict[str, int]:
         """rows, ingested, rejected, failed, skipped: as ``UploadResult.counts()``."""
-        return {"rows": self.total, **{name: self._sum(name) for name in ("ingested", "rejected", "failed", "skipped")}}
+        return {"rows": self.total, **{status: self._sum(status) for status in OUTCOMES}}
 
     def pacing_lines(self) -> list[str]:
         """The slowest partition's pacing lower bound (the job cannot end sooner) and any tightening."""
@@ -182,7 +183,7 @@ class DaskUploadResult:
     def reasons(self) -> pd.DataFrame:
         """Counts of reasons for rows that were not ingested, with example rows (the first three)."""
         p = self.problems
-        p = p[p["status"].isin(("rejected", "failed", "skipped")).to_numpy()]
+        p = p[p["status"].isin(NOT_INGESTED).to_numpy()]
         return reasons_table(p["status"].to_numpy(dtype=object), p["reason"].to_numpy(dtype=object), p.index)
 
     def validation_counts(self) -> pd.DataFrame:
@@ -202,7 +203,7 @@ class DaskUploadResult:
         default = "would send" if self.dry_run else "ingested"
         meta = pd.DataFrame({"status": pd.Series(dtype=object), "reason": pd.Series(dtype=object),
                              "message": pd.Series(dtype=object)}, index=self.routed._meta.index)
-        problems = self._problems_of(("rejected", "failed", "skipped", "pending"))
+        problems = self._problems_of((*NOT_INGESTED, "pending"))
         rows: dd.DataFrame = self.routed.map_partitions(_statuses, problems, default, meta=meta)
         return rows
 

@@ -35,7 +35,7 @@ from .._logging import redact
 from .._mapping import ResolvedMapping
 from .._preflight import summary_counts
 from .._progress_model import ProgressUpdate
-from .._result import UploadResult
+from .._result import OUTCOMES, UploadResult
 from . import keys
 from .route import ROW, user_columns
 
@@ -178,13 +178,15 @@ def _problems(result: UploadResult, rows: np.ndarray) -> pd.DataFrame:
     return problems
 
 
-def _failed_whole(number: int, frame: pd.DataFrame, rows: np.ndarray, reason: str, message: str,
-                  worker: str, error: str | None = None, kind: str | None = None) -> PartResult:
+def failed_whole(number: int, frame: pd.DataFrame, rows: np.ndarray, reason: str, message: str,
+                 worker: str = "", error: str | None = None, kind: str | None = None) -> PartResult:
+    """A partition whose every row failed (``reason``, ``message``): safe to resend."""
     problems = pd.DataFrame(
         {ROW: rows, "status": "failed", "reason": reason, "message": message}, index=frame.index
     )
+    counts = {**dict.fromkeys(OUTCOMES, 0), "failed": len(frame)}
     return PartResult(number, len(frame), worker=worker, error=error, error_kind=kind, problems=problems,
-                      counts={"ingested": 0, "rejected": 0, "failed": len(frame), "skipped": 0})
+                      counts=counts)
 
 
 def _from_result(number: int, result: UploadResult, rows: np.ndarray, worker: str,
@@ -225,29 +227,29 @@ def upload_part(part: pd.DataFrame, plan: PartPlan, number: int) -> PartResult:
             )
             if key is None:
                 message = "this worker never received the job's API key; safe to resend"
-                return _failed_whole(number, frame, rows, "api_key_missing", message, worker.address,
+                return failed_whole(number, frame, rows, "api_key_missing", message, worker.address,
                                      message, "api_key_missing")
         if stop.is_set():
-            return _failed_whole(number, frame, rows, "interrupted", interrupted, worker.address)
+            return failed_whole(number, frame, rows, "interrupted", interrupted, worker.address)
         lease = Semaphore(max_leases=plan.slots, name=plan.lease) if plan.lease else None
         if lease is not None:
             lease.acquire()
         try:
             if stop.is_set():
-                return _failed_whole(number, frame, rows, "interrupted", interrupted, worker.address)
+                return failed_whole(number, frame, rows, "interrupted", interrupted, worker.address)
             result, error, kind = asyncio.run(_run_upload(frame, key, plan, relay, stop))
         finally:
             if lease is not None:
                 lease.release()
         if result is None:
-            return _failed_whole(number, frame, rows, "stopped", error or "stopped", worker.address, error, kind)
+            return failed_whole(number, frame, rows, "stopped", error or "stopped", worker.address, error, kind)
         return _from_result(number, result, rows, worker.address, error, kind)
     except (KeyboardInterrupt, asyncio.CancelledError):  # never into the worker's thread
         message = "interrupted; not known to be acknowledged: safe to resend"
-        return _failed_whole(number, frame, rows, "interrupted", message, worker.address)
+        return failed_whole(number, frame, rows, "interrupted", message, worker.address)
     except Exception as exc:  # a bug or a broken cluster: the rows say so, the job goes on
         text = redact(f"{type(exc).__name__}: {exc}")
-        return _failed_whole(number, frame, rows, "partition_error", f"{text}; safe to resend",
+        return failed_whole(number, frame, rows, "partition_error", f"{text}; safe to resend",
                              worker.address, text, "partition_error")
     finally:
         if relay is not None:
