@@ -1,5 +1,5 @@
 """Builders many test modules share: the ``events()`` frame, the settled-row check and
-``drain()``, the Scheduler driven with a fake clock.
+``drain()`` / ``drain_timed()``, the Scheduler driven with a fake clock.
 
 Imported as ``from builders import events, assert_settled, drain`` (pytest's default import mode
 puts tests/ on sys.path). Not in conftest.py: the notebooks' and e2e's conftest.py are
@@ -44,9 +44,10 @@ def assert_settled(result: amp.UploadResult, df: pd.DataFrame) -> None:
     assert sum(result.counts()[k] for k in SETTLED) == len(df)
 
 
-def drain(s: Scheduler, now: float = 0.0, limit: int = 100_000) -> tuple[list[Batch], float]:
-    """Run the loop with a fake clock until nothing is pending."""
-    out: list[Batch] = []
+def drain_timed(s: Scheduler, now: float = 0.0, limit: int = 100_000) -> tuple[list[tuple[float, Batch]], float]:
+    """Run the loop with a fake clock until nothing is pending: each batch with the clock's
+    time when it was taken, and the time at the end. ``limit``: steps (batches and waits)."""
+    out: list[tuple[float, Batch]] = []
     for _ in range(limit):
         b = s.next_batch(now)
         if b is None:
@@ -56,5 +57,11 @@ def drain(s: Scheduler, now: float = 0.0, limit: int = 100_000) -> tuple[list[Ba
             assert t > now, "ready_at said now, but next_batch gave nothing"
             now = t
             continue
-        out.append(b)
+        out.append((now, b))
     raise AssertionError("did not finish")
+
+
+def drain(s: Scheduler, now: float = 0.0, limit: int = 100_000) -> tuple[list[Batch], float]:
+    """Run the loop with a fake clock until nothing is pending: the batches, and the time at the end."""
+    timed, now = drain_timed(s, now, limit)
+    return [b for _, b in timed], now

@@ -13,11 +13,12 @@ import itertools
 import math
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 import orjson
 import pytest
+from builders import drain, drain_timed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -166,33 +167,18 @@ def test_token_bucket_time_for() -> None:
 # -- the Scheduler's pacing ----------------------------------------------------
 
 
-def simulate(
-    s: Scheduler, *, jitter: float = 0.0, seed: int = 0, max_steps: int = 1_000_000
-) -> tuple[float, dict[str, list[tuple[float, int]]], list[tuple[float, int]]]:
-    """Drive next_batch/ready_at with a fake clock; returns finish time, per-partition sends, requests."""
-    rng = random.Random(seed)
-    now = 0.0
+def simulate(s: Scheduler) -> tuple[float, dict[str, list[tuple[float, int]]], list[tuple[float, int]]]:
+    """Drive next_batch/ready_at with a fake clock (``drain_timed``); returns the time of the
+    last request, per-partition sends (time, events) and requests (time, events)."""
     per: dict[str, list[tuple[float, int]]] = defaultdict(list)
     requests: list[tuple[float, int]] = []
-    finish = 0.0
-    for _ in range(max_steps):
-        b = s.next_batch(now)
-        if b is None:
-            t = s.ready_at(now)
-            if t is None:
-                return finish, per, requests
-            assert t > now, "ready_at said now, but next_batch gave nothing"
-            now = t
-            continue
-        arrive = now + rng.uniform(0, jitter)
-        counts: dict[str, int] = defaultdict(int)
-        for k in b.partitions:
-            counts[k] += 1
-        for k, n in counts.items():
-            per[k].append((arrive, n))
+    timed, _ = drain_timed(s, limit=1_000_000)
+    for now, b in timed:
+        for k, n in Counter(b.partitions).items():
+            per[k].append((now, n))
         requests.append((now, len(b)))
-        finish = now
-    raise AssertionError("simulation did not finish")
+    finish = timed[-1][0] if timed else 0.0
+    return finish, per, requests
 
 
 def simulate_answers(
@@ -213,10 +199,7 @@ def simulate_answers(
                 break
             answer = now + rng.uniform(0.0, latency)
             arrive = rng.uniform(now, answer)
-            counts: dict[str, int] = defaultdict(int)
-            for k in b.partitions:
-                counts[k] += 1
-            for k, n in counts.items():
+            for k, n in Counter(b.partitions).items():
                 arrivals[k].append((arrive, n))
             heapq.heappush(inflight, (answer, next(tie), b))
         ready = s.ready_at(now) if len(inflight) < concurrency else None
@@ -312,21 +295,8 @@ def test_requeue_refunds_the_window() -> None:
     s.requeue(again, refund=False)
     assert s.next_batch(2.0) is None
     assert s.ready_at(2.0) == 11.0
-    rest, _ = simulate_from(s, 11.0)
+    rest, _ = drain(s, 11.0)
     assert [p for x in rest for p in x.positions] == list(range(15))
-
-
-def simulate_from(s: Scheduler, now: float) -> tuple[list[Batch], float]:
-    out: list[Batch] = []
-    while True:
-        b = s.next_batch(now)
-        if b is None:
-            t = s.ready_at(now)
-            if t is None:
-                return out, now
-            now = t
-        else:
-            out.append(b)
 
 
 def test_project_buckets_starter() -> None:
