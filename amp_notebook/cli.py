@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -46,6 +47,7 @@ from ._exceptions import (
 )
 from ._files import FORMATS, file_format, read_frame, write_frame
 from ._identify_mapping import Kind, resolve_identify
+from ._insert_key import key as insert_id_key
 from ._keys import DEFAULT_MIN_ID_LENGTH, EVENT_KEYS, NESTED_KEYS
 from ._mapping import Const, const, resolve_mapping
 from ._rowreport import failures_text, invalid_rows_frame, not_ingested_frame
@@ -119,7 +121,9 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=COLUMN",
         help="take KEY from COLUMN (repeatable); event_properties=a,b,c takes a list of "
-        "columns, event_properties.plan=col one property, KEY= drops an automatic match",
+        "columns, event_properties.plan=col one property, KEY= drops an automatic match; "
+        "'insert_id=key(order_id,event_type)' makes the insert_id from those columns only, "
+        "so a corrected file sent again is not stored twice (quote it for the shell)",
     )
     files.add_argument(
         "--const",
@@ -250,6 +254,27 @@ def _const_value(key: str, text: str) -> object:
     return text
 
 
+# --map insert_id=key(order_id,event_type): amp_notebook.key("order_id", "event_type").
+_KEY_CALL = re.compile(r"\s*key\((.*)\)\s*", re.DOTALL)
+
+
+def _insert_id_key(item: str, value: str) -> object | None:
+    """``key(a,b)`` -> ``key("a", "b")`` (README, "An insert_id from your own key"); None when
+    ``value`` is not written so (a plain column name). Column names are as in the file, split
+    on commas and stripped."""
+    call = _KEY_CALL.fullmatch(value)
+    if call is None:
+        return None
+    columns = [c.strip() for c in call.group(1).split(",")]
+    if not all(columns):
+        raise UsageError(f"--map {item!r}: key(...) takes column names separated by commas, "
+                         "e.g. insert_id=key(order_id,event_type)")
+    try:
+        return insert_id_key(*columns)
+    except ConfigurationError as exc:
+        raise UsageError(f"--map {item!r}: {exc}") from None
+
+
 def parse_mapping(maps: Sequence[str], consts: Sequence[str]) -> dict[str, object] | None:
     """``--map`` / ``--const`` items -> the ``mapping=`` argument of the Python API."""
     mapping: dict[str, object] = {}
@@ -262,6 +287,8 @@ def parse_mapping(maps: Sequence[str], consts: Sequence[str]) -> dict[str, objec
                 mapping[key] = const(_const_value(key, value))
             elif value.strip() == "":
                 mapping[key] = None  # drop an automatic match
+            elif (by_key := _insert_id_key(item, value)) is not None:
+                mapping[key] = by_key
             elif key in NESTED_KEYS and "," in value:
                 mapping[key] = [c.strip() for c in value.split(",") if c.strip()]
             else:

@@ -366,6 +366,60 @@ def test_parse_mapping() -> None:
     assert parse_mapping([], []) is None
 
 
+def test_parse_mapping_key_syntax() -> None:
+    import amp_notebook as amp
+
+    m = parse_mapping(["insert_id=key(order_id,event_type)", "event_properties.id= key( order id , sku )"], [])
+    assert m == {"insert_id": amp.key("order_id", "event_type"), "event_properties.id": amp.key("order id", "sku")}
+    assert parse_mapping(["user_id=keyring"], []) == {"user_id": "keyring"}  # a column name, not key(...)
+
+
+@pytest.mark.parametrize("value", ["key()", "key(order_id,,sku)", "key(order_id,order_id)"])
+def test_map_key_syntax_errors_exit_2(value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write(sample_events(5, invalid=False), tmp_path / "k.csv")
+    rc = main(["validate", str(src), "--map", f"insert_id={value}"])
+    err = capsys.readouterr().err
+    _assert_usage_error(rc, err)
+    assert "key(" in err and "insert_id" in err
+
+
+@pytest.mark.parametrize("name", ["orders.csv", "orders.parquet"])
+def test_map_insert_id_key_gives_the_python_calls_insert_ids(name: str, tmp_path: Path, key: str) -> None:
+    """``--map 'insert_id=key(order_id,event_type)'`` sends the insert_ids of
+    ``mapping={"insert_id": amp_notebook.key("order_id", "event_type")}``, and a corrected
+    file sent again is not stored twice (README, "An insert_id from your own key")."""
+    import amp_notebook as amp
+
+    orders = pd.DataFrame({
+        "user_id": [f"user-{i % 3:05d}" for i in range(6)],
+        "event_type": ["Purchase", "Refund"] * 3,
+        "time": [1_767_225_600_000 + 60_000 * i for i in range(6)],
+        "order_id": [1001, 1001, 1002, 1002, 1003, 1003],
+        "price": [9.99, 9.99, 19.99, 19.99, 5.0, 5.0],
+    })
+    mapping = {"insert_id": amp.key("order_id", "event_type"), "event_properties.price": "price"}
+    with Sandbox() as by_python, Sandbox() as by_cli:
+        assert orders.amplitude.upload(mapping=mapping, endpoint=by_python.http_url, progress=False).ok
+        src = _write(orders, tmp_path / name)
+        flags = ["--map", "insert_id=key(order_id, event_type)", "--map", "event_properties.price=price",
+                 "--endpoint", by_cli.http_url, "--no-progress"]
+        assert main(["upload", str(src), *flags]) == 0
+        events = list(amp.to_events(orders, mapping))
+        wanted = {e["insert_id"]: e["event_properties"]["price"] for e in events}
+        assert len(wanted) == 6
+        for sb in (by_python, by_cli):  # the same events, stored in send order (device by device)
+            assert {e["insert_id"]: e["event_properties"]["price"] for e in sb.ingested} == wanted
+            assert len(sb.ingested) == 6
+        # A corrected price, sent again: the same insert_ids, so nothing is stored twice
+        # (Amplitude keeps the first event of an insert_id).
+        corrected = orders.assign(price=orders["price"] + 1)
+        _write(corrected, src)
+        assert main(["upload", str(src), *flags]) == 0
+        assert [e["insert_id"] for e in amp.to_events(corrected, mapping)] == [e["insert_id"] for e in events]
+        assert len(by_cli.ingested) == 6
+        assert {e["insert_id"]: e["event_properties"]["price"] for e in by_cli.ingested} == wanted
+
+
 # -- sandbox ---------------------------------------------------------------------------------
 
 

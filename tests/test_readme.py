@@ -76,6 +76,8 @@ def _user_files(folder: Path) -> None:
     frame = sample_events(50, seed=5).rename(columns={"user_id": "uid"}).drop(columns="event_type")
     frame.to_csv(folder / "events.csv", index=False)
     sample_events(50, seed=6).to_parquet(folder / "events.parquet", index=False)
+    orders = sample_events(50, seed=7, invalid=False)
+    orders.assign(order_id=range(1001, 1051)).to_csv(folder / "orders.csv", index=False)
     # One row per user (group) for identify / group-identify.
     pd.DataFrame({"id": ["user-00001", "user-00002"], "plan": ["pro", "team"], "logins": [3, 1]}).to_csv(
         folder / "users.csv", index=False)
