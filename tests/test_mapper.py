@@ -237,3 +237,33 @@ def test_integer_column_labels() -> None:
     assert ui.mapping["user_id"] == 0
     assert "'user_id': 0," in ui.code.value
     assert ui.counts["errors"] == 0
+
+
+def test_an_insert_id_key_is_kept_shown_and_written_as_code() -> None:
+    # README, "An insert_id from your own key": mapping={"insert_id": key(...)}.
+    from amp_notebook import key
+
+    df = frame()
+    given = {"insert_id": key("account", "event_type"), "event_properties.plan": "event_properties.plan"}
+    ui = make(df, mapping=given)
+    assert ui.error is None and ui.report is not None
+    assert ui.mapping["insert_id"] == key("account", "event_type")
+    # The same events as the mapping given, insert_ids included.
+    events = list(to_events(df.iloc[[0, 4]], ui.mapping))
+    assert len(events) == 2 and events == list(to_events(df.iloc[[0, 4]], given))
+    # Shown in its dropdown, and pasteable: the code imports key.
+    assert ui.dropdowns["insert_id"].value == key("account", "event_type")
+    assert ui.dropdowns["insert_id"].label == "key('account', 'event_type')"
+    assert "'insert_id': key('account', 'event_type')," in ui.code_text
+    assert "from amp_notebook import key" in ui.code_text
+    namespace: dict[str, Any] = {}
+    exec(ui.code_text, namespace)
+    assert namespace["mapping"] == ui.mapping
+    # Other changes keep it; choosing a column (or none) replaces it, and it can be chosen again.
+    ui.dropdowns["country"].value = UNMAPPED
+    assert ui.mapping["insert_id"] == key("account", "event_type")
+    ui.dropdowns["insert_id"].value = "account"
+    assert ui.mapping["insert_id"] == "account"
+    ui.dropdowns["insert_id"].value = key("account", "event_type")
+    assert ui.mapping["insert_id"] == key("account", "event_type")
+    assert "key(" in repr(ui)

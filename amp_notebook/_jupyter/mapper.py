@@ -1,7 +1,8 @@
 """``df.amplitude.mapper()``: pick columns for event keys in a widget, see the problems live.
 
 One Dropdown per top-level event key ("(none)" or a column; pre-filled by the
-automatic mapping), a SelectMultiple each for ``event_properties`` and
+automatic mapping; a ``const(...)`` or the insert_id's ``key(...)`` given in
+``mapping=`` is a choice of its own), a SelectMultiple each for ``event_properties`` and
 ``user_properties``. Every change re-validates (``_api.validate``) and shows the
 rows with errors / warnings per reason and the highlighted failing rows; the
 mapping is always available as ``.mapping`` and as code to paste
@@ -26,6 +27,7 @@ import pandas as pd
 from .. import _session
 from .._config import ApiKey
 from .._exceptions import AmpNotebookError, MappingError
+from .._insert_key import InsertIdKey
 from .._keys import EVENT_KEYS
 from .._logging import redact
 from .._mapping import Const, ResolvedMapping, resolve_mapping
@@ -109,14 +111,16 @@ def _format_code(mapping: Mapping[str, object]) -> str:
             return "[" + ", ".join(value_code(v) for v in value) + "]"
         return _label(value)
 
-    def has_const(value: object) -> bool:
+    def has(kind: type, value: object) -> bool:
         if isinstance(value, dict):
-            return any(has_const(v) for v in value.values())
-        return isinstance(value, Const)
+            return any(has(kind, v) for v in value.values())
+        return isinstance(value, kind)
 
     lines = []
-    if any(has_const(v) for v in mapping.values()):
-        lines.append("from amp_notebook import const\n")
+    imports = [name for name, kind in (("const", Const), ("key", InsertIdKey))
+               if any(has(kind, v) for v in mapping.values())]
+    if imports:
+        lines.append(f"from amp_notebook import {', '.join(imports)}\n")
     if not mapping:
         lines.append("mapping = {}")
     else:
@@ -186,9 +190,11 @@ class MapperUI:
             options_list: list[tuple[str, object]] = [("(none)", UNMAPPED), *column_options]
             value: object = UNMAPPED
             if top is not None:
-                if isinstance(top.source, Const):
-                    options_list.append((_label(top.source), top.source))
                 value = top.source
+            elif key == "insert_id" and initial.insert_id_key is not None:
+                value = initial.insert_id_key  # key(...): made from columns, not one column
+            if isinstance(value, (Const, InsertIdKey)):  # a choice of its own, kept when another is made
+                options_list.append((_label(value), value))
             self.dropdowns[key] = w.Dropdown(
                 options=options_list,
                 value=value,
