@@ -48,6 +48,7 @@ from ._identify_api import group_identify, group_identify_async, identify, ident
 from ._insert_key import InsertIdKey, key
 from ._jupyter import progress as _widget_progress
 from ._mapping import Const, const
+from ._options import IdentifyOptions, UploadOptions
 from ._report import ValidationReport
 from ._result import UploadResult
 from ._retry import RetryPolicy
@@ -81,6 +82,7 @@ __all__ = [
     "Const",
     "EventPreview",
     "ExportError",
+    "IdentifyOptions",
     "InsertIdKey",
     "InvalidApiKey",
     "LocalError",
@@ -91,6 +93,7 @@ __all__ = [
     "RetryPolicy",
     "SecretKey",
     "UploadInterrupted",
+    "UploadOptions",
     "UploadResult",
     "ValidationError",
     "ValidationReport",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -12,6 +12,7 @@ import pandas as pd
 from ._config import hide_key, hide_secret_key
 from ._encoding import EncodeOptions, iter_events
 from ._mapping import resolve_mapping
+from ._options import UploadOptions, takes
 from ._report import ValidationReport
 from ._result import UploadResult
 from ._validation import ValidateOptions, validate_frame
@@ -71,69 +72,63 @@ def to_events(
     return iter_events(df, rm, EncodeOptions(tz=tz, time_unit=time_unit))  # type: ignore[arg-type]
 
 
-def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any) -> UploadResult:
+@takes(UploadOptions)
+def upload(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None,
+           **keywords: Any) -> UploadResult:
     """Send ``df``'s rows to Amplitude as events and say what happened to each row.
 
     Validates first (the same rules as ``validate``), then batches, paces, sends and
     retries; returns an :class:`UploadResult` (ingested / rejected / failed / skipped,
     with reasons). Nothing is lost: every row ends in one of the four.
 
-    Where to:
-        api_key: the project's API key; default: ``%amplitude key``, else the
-            ``AMPLITUDE_API_KEY`` environment variable. Never printed.
-        mapping: columns -> event keys, as for ``validate`` (automatic when None);
-            a value for every row is ``const(...)``; ``{"insert_id": key("order_id")}``
-            makes insert_ids from those columns only.
-        region: "us" (default) or "eu" (EU data residency).
-        api: "http" (HTTP V2, default) or "batch" (Batch Event Upload: history,
-            busy devices).
-        endpoint: another URL, e.g. a sandbox's. A base URL (``http://127.0.0.1:8000``)
-            gets the API's path; plain http:// only on loopback.
-        tier: "starter" for Starter plans' limits (10 events a request, 1000/s).
+    api_key: the project's API key; default: ``%amplitude key``, else the
+        ``AMPLITUDE_API_KEY`` environment variable. Never printed.
+    mapping: columns -> event keys, as for ``validate`` (automatic when None); a
+        value for every row is ``const(...)``; ``{"insert_id": key("order_id")}``
+        makes insert_ids from those columns only.
+    options: an ``UploadOptions`` value holding the options below (for reuse; the
+        keywords given beside it win).
 
-    Which rows:
-        on_invalid: rows that break the rules locally: "skip" (default; reported as
-            skipped), "raise" (``ValidationError``, nothing sent) or "send" (let
-            Amplitude refuse them).
-        dry_run: validate, encode and batch; send nothing (needs no key).
-        sample: upload only a canary of this many rows, picked at random with a
-            fixed seed (the same rows each time), to try the setup first.
-        min_id_length, tz, time_unit, missing_time: as for ``validate``
-            (``missing_time="upload_time"`` sends rows with an empty time cell, dated
-            at the upload time; by default they are skipped as ``time_missing``).
-
-    How:
-        progress: "auto" (a widget in a notebook, text in a terminal), "text",
-            "widget", False (no bar; retries still say their cause on stderr, once
-            each), or a callable taking progress updates.
-        retry: a :class:`RetryPolicy` (attempts, backoff, time budget).
-        timeout: seconds (or an ``httpx.Timeout``) per request.
-        concurrency: requests in flight (default 4).
-        max_events_per_request, max_events_per_second, max_requests_per_second,
-        device_events_per_second: tighter limits than Amplitude's; pacing: a
-        ``Pacing`` value for all of them.
+    With on_invalid="send", the rows the local rules refuse are sent with their values
+    as they are (the invalid cells unchanged, a text ``time``, ``2.5`` for ``quantity``,
+    ``"4.99"`` for ``price``; Amplitude judges them, and the rows it refuses end
+    rejected with its reason, the local one staying in ``result.validation``; JSON has
+    no Infinity, so ``inf`` goes as the text ``"inf"``, and an integer beyond 64 bits
+    as its exact digits). With ``sample=n``, check the canary (``result.verify()``)
+    before sending the whole frame.
+    {options}
 
     Then: ``result.to_resend()`` gives the failed rows (by position, so repeated
     index labels cannot pick other rows), to send again the same way; insert_ids make
     a resend safe. ``await df.amplitude.upload_async(...)`` does the same in async code.
     """
-    from ._upload import upload as _upload
+    from ._runner import run_sync
 
-    api_key = hide_key(api_key)
-    return _upload(df, api_key, mapping, **options)
+    api_key = hide_key(api_key)  # before anything can raise: see hide_key
+    return run_sync(upload_events(df, api_key, mapping, keywords))
 
 
-async def upload_async(
-    df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any
-) -> UploadResult:
-    from ._upload import upload_async as _upload_async
-
-    api_key = hide_key(api_key)
-    return await _upload_async(df, api_key, mapping, **options)
+@takes(UploadOptions)
+async def upload_async(df: pd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None,
+                       **keywords: Any) -> UploadResult:
+    api_key = hide_key(api_key)  # before anything can raise: see hide_key
+    return await upload_events(df, api_key, mapping, keywords, "upload_async")
 
 
 # One text for every way in (help(amp_notebook.upload), help(df.amplitude.upload), ...).
 upload_async.__doc__ = "``await upload_async(df, ...)``: :func:`upload` for async code.\n\n" + (upload.__doc__ or "")
+
+
+def upload_events(df: pd.DataFrame, api_key: Any, mapping: Mapping[str, object] | None,
+                  keywords: dict[str, Any], where: str = "upload") -> Coroutine[Any, Any, UploadResult]:
+    """The upload every events way in awaits: the options checked (``where``'s name in the
+    error), the key and the ``%amplitude`` session read once (``api_key`` already hidden)."""
+    from . import _upload
+    from ._send import Clocks
+
+    clocks = Clocks.pop_from(keywords)
+    options = UploadOptions.from_keywords(where, keywords, options=keywords.pop("options", None))
+    return _upload.upload_frame(df, mapping, options, _upload.target(api_key, options), clocks)
 
 
 def read_export(start: Any, end: Any = None, **options: Any) -> pd.DataFrame:
@@ -197,5 +192,6 @@ __all__ = [
     "to_events",
     "upload",
     "upload_async",
+    "upload_events",
     "validate",
 ]

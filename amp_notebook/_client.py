@@ -255,13 +255,7 @@ class Uploader:
         self._last_progress = self.clock()
         s = self.settings
         for oversize in self.scheduler.add(chunk):
-            self.ledger.mark(
-                [oversize.position],
-                REJECTED,
-                "event_too_large",
-                f"the event alone is {oversize.nbytes:,} bytes, over the "
-                f"{s.limits.max_body_bytes:,}-byte request limit",
-            )
+            self.ledger.mark([oversize.position], REJECTED, *s.wire.too_large(oversize.nbytes, s.limits))
 
     def _next_job(self, now: float) -> tuple[Batch, int, _Origin] | None:
         if self._retries and self._retries[0].ready_at <= now:

@@ -133,6 +133,7 @@ class FormWire(Wire):
         "add, append and prepend are applied again by every resend"
     )
     unit: str = "identifications"
+    payload: str = "identification"
     field: str = "identification"
     resend_ambiguous: bool = False  # resend add/append/prepend after an ambiguous answer
 

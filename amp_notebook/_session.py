@@ -245,7 +245,7 @@ def merge_defaults(
 ) -> dict[str, Any]:
     """The four upload arguments, explicit ones first, the session's for the rest.
 
-    ``upload_async`` calls this with its own arguments (``None`` = not given) and
+    ``_upload.target`` calls this with the upload's arguments (``None`` = not given) and
     uses the returned ``api_key``, ``region``, ``api`` and ``endpoint``. Rules:
 
     - ``endpoint``: the argument; else, when ``region`` was given, None (that

@@ -51,6 +51,7 @@ class Wire:
     throttle_pause_s: float = 30.0
     resend_note: str = "safe to resend: insert_ids deduplicate"
     unit: str = "events"  # what a payload is, in progress text
+    payload: str = "event"  # one of them, in a row's reason and message
 
     def envelope(self, api_key: str, options: Mapping[str, object] | None) -> int:
         """Bytes of the body around the payloads. Only the key's length is used."""
@@ -85,6 +86,14 @@ class Wire:
         """
         reserve = (self.separator_bytes - 1) * max(0, limits.max_events - 1)
         return self.envelope(api_key, options) + reserve
+
+    def too_large(self, nbytes: int, limits: Limits) -> tuple[str, str]:
+        """The (reason, message) of a payload over the body limit on its own: rejected, by the
+        sending loop and by a dry run alike. Reference, "Responses": Amplitude answers a body
+        too large with 413 and a client splits the batch; one payload cannot be split, so it
+        can never be accepted as it is (as a 413 for one event: ``_responses``, rejected)."""
+        return (f"{self.payload}_too_large",
+                f"the {self.payload} alone is {nbytes:,} bytes, over the {limits.max_body_bytes:,}-byte request limit")
 
     def default_retry(self) -> RetryPolicy:
         """The retry policy when none is given: the endpoint's documented 429 pause."""

@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import _api, _identify_api
 from ._config import hide_key
+from ._options import IdentifyOptions, UploadOptions, takes
 
 if TYPE_CHECKING:  # pragma: no cover
     from pandas.io.formats.style import Styler
@@ -63,48 +64,62 @@ class AmplitudeAccessor:
 
         return _mapper.mapper(self._frame, mapping, **options)
 
-    def upload(self, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any) -> UploadResult:
-        api_key = hide_key(api_key)
-        return _api.upload(self._frame, api_key, mapping, **options)
+    @takes(UploadOptions)
+    def upload(self, api_key: Any = None, mapping: Mapping[str, object] | None = None,
+               **keywords: Any) -> UploadResult:
+        from ._runner import run_sync
 
-    async def upload_async(
-        self, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any
-    ) -> UploadResult:
-        api_key = hide_key(api_key)
-        return await _api.upload_async(self._frame, api_key, mapping, **options)
+        api_key = hide_key(api_key)  # before anything can raise: see hide_key
+        return run_sync(_api.upload_events(self._frame, api_key, mapping, keywords))
+
+    @takes(UploadOptions)
+    async def upload_async(self, api_key: Any = None, mapping: Mapping[str, object] | None = None,
+                           **keywords: Any) -> UploadResult:
+        api_key = hide_key(api_key)  # before anything can raise: see hide_key
+        return await _api.upload_events(self._frame, api_key, mapping, keywords, "upload_async")
 
     upload.__doc__ = _api.upload.__doc__
     upload_async.__doc__ = _api.upload_async.__doc__
+
     # -- user and group properties (Identify, Group Identify) ---------------------------------
 
-    def identify(self, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any) -> UploadResult:
+    @takes(IdentifyOptions)
+    def identify(self, api_key: Any = None, mapping: Mapping[str, object] | None = None,
+                 **keywords: Any) -> UploadResult:
         """Set user properties, one row per user (see amp_notebook.identify for the options)."""
-        api_key = hide_key(api_key)
-        return _identify_api.identify(self._frame, api_key, mapping, **options)
+        from ._runner import run_sync
 
-    async def identify_async(
-        self, api_key: Any = None, mapping: Mapping[str, object] | None = None, **options: Any
-    ) -> UploadResult:
+        api_key = hide_key(api_key)  # before anything can raise: see hide_key
+        return run_sync(_identify_api.identify_rows(self._frame, api_key, mapping, keywords))
+
+    @takes(IdentifyOptions)
+    async def identify_async(self, api_key: Any = None, mapping: Mapping[str, object] | None = None,
+                             **keywords: Any) -> UploadResult:
         """``await df.amplitude.identify_async(...)``: identify from async code."""
-        api_key = hide_key(api_key)
-        return await _identify_api.identify_async(self._frame, api_key, mapping, **options)
+        api_key = hide_key(api_key)  # before anything can raise: see hide_key
+        return await _identify_api.identify_rows(self._frame, api_key, mapping, keywords, "identify_async")
 
+    @takes(IdentifyOptions, omit=("kind",))
     def group_identify(
         self, group_type: object = None, group_value: object = None, api_key: Any = None,
-        mapping: Mapping[str, object] | None = None, **options: Any,
+        mapping: Mapping[str, object] | None = None, **keywords: Any,
     ) -> UploadResult:
         """Set group properties, one row per group: ``group_type="company", group_value="org_id"``."""
-        api_key = hide_key(api_key)
-        return _identify_api.group_identify(self._frame, group_type, group_value, api_key, mapping, **options)
+        from ._runner import run_sync
 
+        api_key = hide_key(api_key)  # before anything can raise: see hide_key
+        keywords = _identify_api.as_groups(keywords, group_type, group_value)
+        return run_sync(_identify_api.identify_rows(self._frame, api_key, mapping, keywords, "group_identify"))
+
+    @takes(IdentifyOptions, omit=("kind",))
     async def group_identify_async(
         self, group_type: object = None, group_value: object = None, api_key: Any = None,
-        mapping: Mapping[str, object] | None = None, **options: Any,
+        mapping: Mapping[str, object] | None = None, **keywords: Any,
     ) -> UploadResult:
         """``await df.amplitude.group_identify_async(...)``."""
-        api_key = hide_key(api_key)
-        return await _identify_api.group_identify_async(self._frame, group_type, group_value, api_key, mapping,
-                                                        **options)
+        api_key = hide_key(api_key)  # before anything can raise: see hide_key
+        keywords = _identify_api.as_groups(keywords, group_type, group_value)
+        return await _identify_api.identify_rows(self._frame, api_key, mapping, keywords, "group_identify_async")
 
     def validate_identify(self, mapping: Mapping[str, object] | None = None, **options: Any) -> ValidationReport:
         """Check the rows as identifications (``kind="group", group_type=..., group_value=...`` for groups)."""

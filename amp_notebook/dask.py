@@ -42,6 +42,7 @@ from ._dask.validate import DaskValidationReport
 from ._dask.validate import validate as _validate
 from ._encoding import EncodeOptions, iter_events
 from ._mapping import ResolvedMapping
+from ._options import UploadOptions, keyword, takes
 
 if TYPE_CHECKING:  # pragma: no cover
     import dask.bag as db
@@ -60,21 +61,34 @@ __all__ = [
 ]
 
 
+# The Dask upload's own keywords, beside the pandas upload's options (UploadOptions).
+_ENGINE = [keyword("client", None, "Client | None"), keyword("npartitions", None, "int | None"),
+           keyword("assume_partitioned", False, "bool"), keyword("shuffle_method", None, "str | None")]
+
+
+@takes(UploadOptions, extra=_ENGINE)
 def upload(ddf: dd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None,
-           **options: Any) -> DaskUploadResult:
+           **keywords: Any) -> DaskUploadResult:
     """Upload ``ddf`` partition by partition on the cluster; the pandas upload's options, plus
     ``client``, ``npartitions``, ``assume_partitioned`` and ``shuffle_method``."""
-    api_key = hide_key(api_key)
-    return _driver.upload(ddf, api_key, mapping, **options)
+    api_key = hide_key(api_key)  # before anything can raise: see hide_key
+    return _driver.upload(ddf, api_key, mapping, **keywords)
 
 
+@takes(UploadOptions, extra=_ENGINE)
 async def upload_async(ddf: dd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None,
-                       **options: Any) -> DaskUploadResult:
+                       **keywords: Any) -> DaskUploadResult:
     """``await`` form of :func:`upload`: the job is watched from a thread; cancelling the
     awaiting task stops it like the stop button (``UploadInterrupted`` with the result)."""
-    api_key = hide_key(api_key)
+    api_key = hide_key(api_key)  # before anything can raise: see hide_key
+    return await _watched(ddf, api_key, mapping, keywords)
+
+
+async def _watched(ddf: dd.DataFrame, api_key: Any, mapping: Mapping[str, object] | None,
+                   keywords: dict[str, Any]) -> DaskUploadResult:
     cancel = threading.Event()
-    work = asyncio.ensure_future(asyncio.to_thread(_driver.upload, ddf, api_key, mapping, _cancel=cancel, **options))
+    work = asyncio.ensure_future(asyncio.to_thread(_driver.upload, ddf, api_key, mapping, _cancel=cancel,
+                                                   **keywords))
     try:
         return await asyncio.shield(work)
     except asyncio.CancelledError:
@@ -137,14 +151,16 @@ class DaskAmplitudeAccessor:
         """The mapping that would be used (automatic unless given), as a dict."""
         return resolve(self._frame, mapping).to_dict()
 
+    @takes(UploadOptions, extra=_ENGINE)
     def upload(self, api_key: Any = None, mapping: Mapping[str, object] | None = None,
-               **options: Any) -> DaskUploadResult:
+               **keywords: Any) -> DaskUploadResult:
         """Send the rows to Amplitude from the cluster's workers (see amp_notebook.dask.upload)."""
-        api_key = hide_key(api_key)
-        return upload(self._frame, api_key, mapping, **options)
+        api_key = hide_key(api_key)  # before anything can raise: see hide_key
+        return _driver.upload(self._frame, api_key, mapping, **keywords)
 
+    @takes(UploadOptions, extra=_ENGINE)
     async def upload_async(self, api_key: Any = None, mapping: Mapping[str, object] | None = None,
-                           **options: Any) -> DaskUploadResult:
+                           **keywords: Any) -> DaskUploadResult:
         """``await ddf.amplitude.upload_async(...)``: the same as upload, for async code."""
-        api_key = hide_key(api_key)
-        return await upload_async(self._frame, api_key, mapping, **options)
+        api_key = hide_key(api_key)  # before anything can raise: see hide_key
+        return await _watched(self._frame, api_key, mapping, keywords)

@@ -155,11 +155,11 @@ def test_the_429_pause_is_identifys_15_seconds(monkeypatch: pytest.MonkeyPatch) 
 
     seen: dict[str, Any] = {}
 
-    async def capture(result: amp.UploadResult, settings: Any, chunks: Any, **kw: Any) -> amp.UploadResult:
-        seen["settings"] = settings
-        return result
+    async def capture(plan: Any, clocks: Any) -> amp.UploadResult:
+        seen["settings"] = plan.settings
+        return amp.UploadResult(frame=plan.frame, ledger=plan.ledger)
 
-    monkeypatch.setattr(_identify_upload, "send_rows", capture)
+    monkeypatch.setattr(_identify_upload, "carry_out", capture)
     users(2).amplitude.identify(api_key=KEY, progress=False)
     assert seen["settings"].retry.throttle_pause_s == 15.0
     assert seen["settings"].wire.content_type == "application/x-www-form-urlencoded"

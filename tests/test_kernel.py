@@ -262,17 +262,17 @@ def test_run_all_after_the_user_applied_nest_asyncio(kernel: Kernel, how: str) -
 def test_control_the_harness_sees_the_run_all_hang(kernel: Kernel) -> None:
     """The tests above could fail: a runner built on nest_asyncio hangs "Run All" here.
 
-    ``_upload.run_sync`` is swapped for the tempting one-liner that design.md
+    ``_runner.run_sync`` is swapped for the tempting one-liner that design.md
     warns about; the marker cells queued behind the upload must then never run.
     If this ipykernel no longer hangs, the control shows nothing: skip.
     """
     pytest.importorskip("nest_asyncio")
     kernel.ok(
-        "import asyncio, nest_asyncio, amp_notebook, amp_notebook._upload as _upload\n"
+        "import asyncio, nest_asyncio, amp_notebook, amp_notebook._runner as _runner\n"
         "def naive_run_sync(coro):\n"
         "    nest_asyncio.apply()\n"
         "    return asyncio.get_event_loop().run_until_complete(coro)\n"
-        "_upload.run_sync = naive_run_sync\n" + FRAME + SANDBOX
+        "_runner.run_sync = naive_run_sync\n" + FRAME + SANDBOX
     )
     upload, one, two = _run_all(kernel, UPLOAD_CELLS["sync"].replace("'auto'", "False"), timeout=0)
     kernel.wait([upload], 30)

@@ -35,13 +35,12 @@ ALLOWED_REVEALS = {
     ("_client.py", "body = s.wire.body(batch, s.api_key.reveal(), s.options)"),
     # Only the length, to size the envelope around the events.
     ("_client.py", "self.envelope = settings.wire.scheduler_envelope(settings.api_key.reveal(), settings.options, settings.limits)"),
-    ("_upload.py", "key_len: str | int = key.reveal() if key is not None else 32"),
+    ("_send.py", 'return wire.scheduler_envelope(key.reveal() if key is not None else "k" * 32, options, limits)'),
     # The Export API's Basic auth (verify, read_export): the only use of the secret key.
     ("_export_http.py", "auth = httpx.BasicAuth(api_key.reveal(), secret_key.reveal())"),
     # Dask: the key handed to the workers' key store out of band (Client.run, never the
     # graph), only over encrypted or loopback comms (keys.check_secure, the line before).
     ("driver.py", "client.run(keys.put, token, key.reveal(), workers=workers)"),
-    ("_identify_upload.py", 'envelope = wire.scheduler_envelope(key.reveal() if key is not None else "k" * 32, None, limits)'),
     # The log redactor: registers / forgets the key so that it can mask it.
     ("_logging.py", "value = secret.reveal() if isinstance(secret, Secret) else str(secret)"),
     ("_logging.py", "_secrets.discard(secret.reveal() if isinstance(secret, Secret) else str(secret))"),

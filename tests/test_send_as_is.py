@@ -18,8 +18,7 @@ import pandas as pd
 import pytest
 
 import amp_notebook as amp
-from amp_notebook import RetryPolicy
-from amp_notebook._upload import upload_async
+from amp_notebook import RetryPolicy, upload_async
 from amp_notebook.sandbox import HTTP_PATH, Sandbox, SandboxTransport
 
 KEY = "send-key-0123456789"

@@ -12,7 +12,6 @@ result left on a worker that dies would be recomputed, i.e. uploaded again).
 
 from __future__ import annotations
 
-import inspect
 import queue
 import secrets
 import threading
@@ -23,9 +22,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import _session
-from .._config import ApiKey, Limits, Pacing, hide_key, resolve_endpoint, tier_settings
+from .._config import ApiKey, Limits, Pacing, resolve_endpoint, tier_settings
 from .._encoding import EncodeOptions
 from .._exceptions import ConfigurationError, InvalidApiKey, RequestRejected, UploadInterrupted
+from .._options import UploadOptions
 from .._progress import NullSink, make_sink
 from .._progress_model import ProgressUpdate
 from . import keys
@@ -68,24 +68,12 @@ def get_client(client: Client | None) -> Client:
         ) from None
 
 
-def _check_options(options: Mapping[str, Any]) -> None:
-    """The pandas upload's other options, checked here rather than failing on every worker."""
-    from .._upload import upload_async
-
-    if "transport" in options:
-        raise ConfigurationError("transport= is process-local: a Dask upload sends from the workers")
-    known = set(inspect.signature(upload_async).parameters) - {"df", "api_key", "mapping", "_clock", "_rng"}
-    for name in options:
-        if name not in known:
-            raise TypeError(f"upload() got an unexpected keyword argument {name!r}")
-
-
-def _caps(tier: str | None, options: Mapping[str, Any], pacing: Pacing) -> tuple[float | None, float | None, int]:
-    """The project's (events/s, requests/s) caps and events per request, as upload_async picks them."""
-    tiers = tier_settings(tier)
-    eps = options.get("max_events_per_second") or tiers.get("project_eps") or pacing.project_eps
-    rps = options.get("max_requests_per_second") or tiers.get("project_rps") or pacing.project_rps
-    per_request = options.get("max_events_per_request") or tiers.get("max_events") or Limits().max_events
+def _caps(options: UploadOptions, pacing: Pacing) -> tuple[float | None, float | None, int]:
+    """The project's (events/s, requests/s) caps and events per request, as the upload's plan picks them."""
+    tiers = tier_settings(options.tier)
+    eps = options.max_events_per_second or tiers.get("project_eps") or pacing.project_eps
+    rps = options.max_requests_per_second or tiers.get("project_rps") or pacing.project_rps
+    per_request = options.max_events_per_request or tiers.get("max_events") or Limits().max_events
     return (None if eps is None else float(eps), None if rps is None else float(rps), int(per_request))
 
 
@@ -221,64 +209,56 @@ def upload(
     npartitions: int | None = None,
     assume_partitioned: bool = False,
     shuffle_method: str | None = None,
-    region: str | None = None,
-    api: str | None = None,
-    endpoint: str | None = None,
-    dry_run: bool = False,
-    on_invalid: str = "skip",
-    progress: Any = "auto",
-    tier: str | None = None,
-    pacing: Pacing | None = None,
-    min_id_length: int | None = None,
-    tz: str = "UTC",
-    time_unit: str | None = None,
-    now_ms: int | None = None,
     _cancel: threading.Event | None = None,
-    **options: Any,
+    **keywords: Any,
 ) -> DaskUploadResult:
     """Upload every partition of ``ddf`` with the pandas engine, on the cluster's workers.
 
-    The options are the pandas upload's (``amp_notebook.upload``), plus
-    ``client`` (default: the current one), ``npartitions`` (after the shuffle;
-    default: as many as the frame has), ``assume_partitioned=True`` (the frame
-    already has each device in one partition: no shuffle) and ``shuffle_method``.
+    ``api_key`` is already hidden (``hide_key``) by the way in (``amp_notebook.dask``).
+    The options are the pandas upload's (:class:`UploadOptions`), plus ``client``
+    (default: the current one), ``npartitions`` (after the shuffle; default: as many as
+    the frame has), ``assume_partitioned=True`` (the frame already has each device in one
+    partition: no shuffle) and ``shuffle_method``.
     """
     global _last
-    api_key = hide_key(api_key)
-    _check_options(options)
-    if on_invalid not in ("skip", "raise", "send"):
-        raise ConfigurationError(f"on_invalid must be 'skip', 'raise' or 'send', not {on_invalid!r}")
-    given = _session.merge_defaults(api_key, region, api, endpoint)
+    options = UploadOptions.from_keywords("upload", keywords, options=keywords.pop("options", None),
+                                          extra=("client", "npartitions", "assume_partitioned", "shuffle_method"))
+    if options.transport is not None:
+        raise ConfigurationError("transport= is process-local: a Dask upload sends from the workers")
+    dry_run = options.dry_run
+    given = _session.merge_defaults(api_key, options.region, options.api, options.endpoint)
     ep = resolve_endpoint(given["region"], given["api"], given["endpoint"])
     key = ApiKey(given["api_key"]) if given["api_key"] is not None and not dry_run else None
     rm = resolve(ddf, mapping)  # once, for every partition
-    encode_options = EncodeOptions(tz=tz, time_unit=time_unit, min_id_length=min_id_length)  # type: ignore[arg-type]
-    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)  # one clock for every partition
+    o = options
+    encode_options = EncodeOptions(tz=o.tz, time_unit=o.time_unit, min_id_length=o.min_id_length)  # type: ignore[arg-type]
+    now_ms = o.now_ms if o.now_ms is not None else int(time.time() * 1000)  # one clock for every partition
     client = get_client(client)
     key_from = _key_source(client, key, dry_run)
-    if on_invalid == "raise":
+    if o.on_invalid == "raise":
         from .validate import raise_if_invalid
 
-        raise_if_invalid(ddf, rm, min_id_length=min_id_length, tz=tz, time_unit=time_unit, now_ms=now_ms,
+        raise_if_invalid(ddf, rm, min_id_length=o.min_id_length, tz=o.tz, time_unit=o.time_unit, now_ms=now_ms,
                          npartitions=npartitions, assume_partitioned=assume_partitioned)
 
     routed, parts = route(ddf, rm, encode_options, npartitions=npartitions,
                           assume_partitioned=assume_partitioned, shuffle_method=shuffle_method)
-    pacing_used = pacing or Pacing.for_api(ep.api)
-    eps, rps, per_request = _caps(tier, options, pacing_used)
+    pacing_used = o.pacing or Pacing.for_api(ep.api)
+    eps, rps, per_request = _caps(o, pacing_used)
     split: RateSplit | None = split_rates(
         eps, rps, threads=sum(client.nthreads().values()), npartitions=parts.npartitions,
         events_per_request=per_request, safety=pacing_used.safety,
     )
-    if split is not None:
-        options = {**options, "max_events_per_second": split.eps, "max_requests_per_second": split.rps}
-    sink = make_sink(progress, total=0, label=ep.label)
+    sink = make_sink(o.progress, total=0, label=ep.label)
     token = secrets.token_hex(16)
+    # Every partition: the session's target as read here, one "now", its share of the rates;
+    # progress is the worker's relay (a callable given here must not travel in the graph).
+    part_options = replace(o, region=given["region"], api=given["api"], endpoint=given["endpoint"],
+                           now_ms=now_ms, progress=False)
+    if split is not None:
+        part_options = replace(part_options, max_events_per_second=split.eps, max_requests_per_second=split.rps)
     plan = PartPlan(
-        token=token, mapping=rm, key_from=key_from,  # type: ignore[arg-type]
-        options={**options, "region": given["region"], "api": given["api"], "endpoint": given["endpoint"],
-                 "dry_run": dry_run, "on_invalid": on_invalid, "tier": tier, "pacing": pacing,
-                 "min_id_length": min_id_length, "tz": tz, "time_unit": time_unit, "now_ms": now_ms},
+        token=token, mapping=rm, key_from=key_from, options=part_options,  # type: ignore[arg-type]
         lease=f"amp-lease-{token}" if split is not None else None,
         slots=split.slots if split is not None else 1,
         progress=not isinstance(sink, NullSink),

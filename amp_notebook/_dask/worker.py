@@ -2,8 +2,8 @@
 
 :func:`upload_part` is the task. It takes the job's key from the worker's key store
 (or leaves it to the worker's ``AMPLITUDE_API_KEY``), waits for a lease when the
-project's rates are split (``_dask.rates``), runs ``_upload.upload_async`` (the one
-upload loop) with its share of the project rates and a progress callable that
+project's rates are split (``_dask.rates``), runs ``_upload.upload_frame`` (plan, then
+the one upload loop) with its share of the project rates and a progress callable that
 relays counts to the driver, and returns a compact :class:`PartResult`: counts,
 server answers, and only the rows not ingested (index label, ``_amp_row``,
 status, reason, message), never the partition itself.
@@ -21,8 +21,8 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -33,6 +33,7 @@ from .._estimate import PacingEstimate
 from .._exceptions import InvalidApiKey, RequestRejected, UploadInterrupted
 from .._logging import redact
 from .._mapping import ResolvedMapping
+from .._options import UploadOptions
 from .._preflight import summary_counts
 from .._progress_model import ProgressUpdate
 from .._result import OUTCOMES, UploadResult
@@ -51,7 +52,7 @@ class PartPlan:
 
     token: str
     mapping: ResolvedMapping  # resolved once by the driver: the same for every partition
-    options: Mapping[str, Any]  # upload_async's keyword arguments (rates already split)
+    options: UploadOptions  # the upload's options (rates already split; the session's target filled in)
     key_from: Literal["store", "env"]
     lease: str | None = None  # the distributed.Semaphore's name when project rates are split
     slots: int = 1
@@ -148,7 +149,7 @@ async def _run_upload(frame: pd.DataFrame, key: ApiKey | None, plan: PartPlan, r
     ``UploadInterrupted`` (a KeyboardInterrupt) then reaches the ``except`` below. Had
     it ended a task of its own, asyncio would have re-raised it out of the event loop.
     """
-    from .._upload import upload_async
+    from .._upload import target, upload_frame
 
     loop = asyncio.get_running_loop()
     this = asyncio.current_task()
@@ -159,8 +160,8 @@ async def _run_upload(frame: pd.DataFrame, key: ApiKey | None, plan: PartPlan, r
 
     finished = _stop_watcher(stop, cancel)
     try:
-        progress = relay if relay is not None else False
-        return await upload_async(frame, key, plan.mapping, progress=progress, **plan.options), None, None
+        options = replace(plan.options, progress=relay if relay is not None else False)
+        return await upload_frame(frame, plan.mapping, options, target(key, options)), None, None
     except UploadInterrupted as exc:
         return exc.result, None, None
     except RequestRejected as exc:  # the rows say "stopped"

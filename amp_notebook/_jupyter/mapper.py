@@ -410,7 +410,7 @@ class MapperUI:
         return self._send(dry_run=False)
 
     def _send(self, *, dry_run: bool) -> UploadResult | None:
-        from .. import _upload
+        from .. import _api
 
         options = dict(self._options)
         explicit = {k: options.pop(k, None) for k in _SESSION_OPTIONS}
@@ -420,7 +420,7 @@ class MapperUI:
         what = "Dry run" if dry_run else "Upload"
         self._busy(True, f"{what} running...")
         try:
-            result = _upload.upload(
+            result = _api.upload(
                 self.frame,
                 target.pop("api_key"),
                 self.mapping,
