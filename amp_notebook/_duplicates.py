@@ -13,17 +13,17 @@ small; only the hashes (8 bytes a row) cover the whole frame, sorted a bucket of
 them at a time.
 A hash collision (about 1 in 10**5 for 10 million rows) can only add a false
 warning, never drop a row. With ``key(...)`` as the insert_id, the key's values and
-the ids decide (``_key_ids.key_row_hashes``), as they decide the insert_id.
+the ids decide (``_key_ids.scan_keys``), as they decide the insert_id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 import numpy as np
 import pandas as pd
 
-from ._key_ids import key_row_hashes
+from ._key_ids import KeyScan, scan_keys
 from ._mapping import Const, ResolvedMapping, first_column
 
 __all__ = ["duplicate_rows"]
@@ -80,10 +80,20 @@ def _column_hash(part: pd.Series, distinct: bool) -> np.ndarray:
     return hashes
 
 
-def _hash(parts: list[pd.Series], distinct: list[bool]) -> np.ndarray:
+# Told each column's hashes of each slice: (column label, rows, hashes). The pre-flight's
+# quota count takes the text ids' hashes from here instead of hashing them again.
+SeenHashes = Callable[[Hashable, slice, np.ndarray], None]
+
+
+def _hash(parts: list[pd.Series], distinct: list[bool], labels: list[Hashable] | None = None,
+          rows: slice | None = None, seen: SeenHashes | None = None) -> np.ndarray:
     n = len(parts[0])
     try:
-        return _combine([_column_hash(p, d) for p, d in zip(parts, distinct, strict=True)], n)
+        hashes = [_column_hash(p, d) for p, d in zip(parts, distinct, strict=True)]
+        if seen is not None and labels is not None and rows is not None:
+            for label, h in zip(labels, hashes, strict=True):
+                seen(label, rows, h)
+        return _combine(hashes, n)
     except TypeError:
         # Unhashable cells (lists, dicts): hash the text of every object column instead.
         # Dicts with the same items in another order then look different: a missed warning,
@@ -92,13 +102,15 @@ def _hash(parts: list[pd.Series], distinct: list[bool]) -> np.ndarray:
         return _combine([pd.util.hash_pandas_object(p, index=False).to_numpy() for p in text], n)
 
 
-def _row_hashes(df: pd.DataFrame, labels: list[Hashable]) -> np.ndarray:
+def _row_hashes(df: pd.DataFrame, labels: list[Hashable], seen: SeenHashes | None = None) -> np.ndarray:
     """One 64-bit hash per row over these columns, computed a slice at a time."""
-    columns = [first_column(df, label) for label in dict.fromkeys(labels)]  # a column mapped twice counts once
+    once = list(dict.fromkeys(labels))  # a column mapped twice counts once
+    columns = [first_column(df, label) for label in once]
     distinct = [_mostly_distinct(c) for c in columns]
     hashes = np.empty(len(df), dtype=np.uint64)
     for start in range(0, len(df), SLICE_ROWS):
-        hashes[start : start + SLICE_ROWS] = _hash([c.iloc[start : start + SLICE_ROWS] for c in columns], distinct)
+        rows = slice(start, min(start + SLICE_ROWS, len(df)))
+        hashes[rows] = _hash([c.iloc[rows] for c in columns], distinct, once, rows, seen)
     return hashes
 
 
@@ -164,13 +176,17 @@ def _repeats(hashes: np.ndarray, positions: np.ndarray | None) -> tuple[list[int
     return later, first
 
 
-def duplicate_rows(df: pd.DataFrame, rm: ResolvedMapping) -> tuple[np.ndarray, np.ndarray]:
+def duplicate_rows(
+    df: pd.DataFrame, rm: ResolvedMapping, keys: KeyScan | None = None, seen: SeenHashes | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(later, first)``: positions of rows that repeat an earlier row's insert_id, and that row's.
 
     Without an insert_id column: rows whose mapped columns are all equal. With one:
     rows with the same insert_id and the same device_id and user_id; rows without
     an insert_id get one from their content, so among them, equal rows. A constant
     insert_id makes every row after the first a duplicate. Sorted by ``later``.
+    ``keys``: the key(...) columns as validation read them once (``_key_ids.scan_keys``);
+    ``seen``: told the hashes of each column slice (the pre-flight counts ids by them).
     """
     n = len(df)
     every_later = (np.arange(1, n, dtype=np.int64), np.zeros(max(0, n - 1), dtype=np.int64))
@@ -178,13 +194,14 @@ def duplicate_rows(df: pd.DataFrame, rm: ResolvedMapping) -> tuple[np.ndarray, n
     iid = rm.get("insert_id")
     content = [f.source for f in rm.fields if not isinstance(f.source, Const)]
     if rm.insert_id_key is not None:  # rows missing a key value are not sent: left out
-        later, first = _repeats(*key_row_hashes(df, rm))
+        keys = keys if keys is not None else scan_keys(df, rm)
+        later, first = _repeats(keys.hashes, keys.positions)
     elif iid is not None and isinstance(iid.source, Const):
         return none if iid.source.value is None else every_later
     elif not content:  # every key a constant: every row is the same event
         return every_later
     elif iid is None:
-        later, first = _repeats(_row_hashes(df, content), None)
+        later, first = _repeats(_row_hashes(df, content, seen), None)
     else:
         has_id = first_column(df, iid.source).notna().to_numpy()
         by_id = [iid.source] + [
@@ -192,7 +209,7 @@ def duplicate_rows(df: pd.DataFrame, rm: ResolvedMapping) -> tuple[np.ndarray, n
         ]
         with_id, without_id = np.flatnonzero(has_id), np.flatnonzero(~has_id)
         del has_id
-        later, first = _repeats(_row_hashes(df, by_id)[with_id], with_id)
+        later, first = _repeats(_row_hashes(df, by_id, seen)[with_id], with_id)
         if without_id.size:
             more = _repeats(_row_hashes(df, content)[without_id], without_id)
             later, first = later + more[0], first + more[1]

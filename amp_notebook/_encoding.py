@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -59,11 +58,13 @@ from ._exceptions import ConfigurationError
 from ._key_ids import KeyIds
 from ._keys import EVENT_KEYS, NESTED_KEYS
 from ._mapping import Const, Field, ResolvedMapping
+from ._prepared import PreparedColumns
 from ._send_as_is import as_is, as_is_time
 from ._times import check_tz, time_to_ms
 from ._values import (
     _const_value,
     _field_kind,
+    _integral,
     _series_values,
     _source_series,
     _values,
@@ -140,6 +141,7 @@ def send_order(
     rm: ResolvedMapping,
     options: EncodeOptions,
     positions: np.ndarray | None = None,
+    prepared: PreparedColumns | None = None,
 ) -> np.ndarray | None:
     """The rows to send (``positions``, None = all rows), stably ordered by event time.
 
@@ -148,19 +150,17 @@ def send_order(
     positions, rows without a time at the end in frame order. Times are converted
     in slices, so the check holds one slice at a time; only frames out of order
     pay for a whole float column and its argsort (16 bytes a row, then freed).
+    ``prepared``: the upload's converted columns (``_prepared``), shared with validation.
     """
     field = rm.get("time")
     n = len(df) if positions is None else len(positions)
     if field is None or isinstance(field.source, Const) or n == 0:
         return positions
-    source = _source_series(df, field)
+    columns = _prepared_for(df, rm, options, prepared)
 
     def times(start: int) -> np.ndarray:
         rows = slice(start, start + _TIME_SLICE) if positions is None else positions[start : start + _TIME_SLICE]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # encode() warns about the unit once, not per slice
-            converted, _ = time_to_ms(source.iloc[rows], tz=options.tz, time_unit=options.time_unit)
-        return converted.to_numpy(dtype=np.float64)
+        return columns.time_ms(rows)[0]  # quietly: encode() warns about the unit once, not per slice
 
     last = -np.inf
     ms: np.ndarray | None = None
@@ -184,6 +184,15 @@ def send_order(
     if positions is None:
         return order.astype(position_dtype(n))
     return np.asarray(positions)[order]
+
+
+def _prepared_for(
+    df: pd.DataFrame, rm: ResolvedMapping, options: EncodeOptions, prepared: PreparedColumns | None
+) -> PreparedColumns:
+    """The upload's converted columns when they are of this frame and options, else new ones."""
+    if prepared is not None and prepared.serves(df, rm, options.tz, options.time_unit):
+        return prepared
+    return PreparedColumns(df, rm, tz=options.tz, time_unit=options.time_unit)
 
 
 def sort_positions(
@@ -298,9 +307,11 @@ class _Plan:
         rm: ResolvedMapping,
         options: EncodeOptions,
         send_as_is: Mapping[Field, np.ndarray] | None = None,
+        prepared: PreparedColumns | None = None,
     ) -> None:
         self.options = options
         self.as_is = dict(send_as_is or {})
+        self.prepared = _prepared_for(df, rm, options, prepared)
         # Nested fields grouped by key (whole-object first), so the builder sees them together.
         order = {k: i for i, k in enumerate(EVENT_KEYS)}
         fields = sorted(
@@ -345,7 +356,7 @@ class _Plan:
                 nullable.append(False)
                 continue
             part = series.iloc[rows]
-            vals, maybe_missing = _values(part, _field_kind(f), self.options)
+            vals, maybe_missing = self._read(f, part, rows)
             if f in self.as_is:
                 if i in (self.device, self.user):
                     typed_ids[i] = list(vals)
@@ -353,6 +364,15 @@ class _Plan:
             cols.append(vals)
             nullable.append(maybe_missing)
         return cols, nullable, typed_ids
+
+    def _read(self, f: Field, part: pd.Series, rows: slice | np.ndarray) -> tuple[list[Any], bool]:
+        """One field's values at ``rows`` (``part``), as sent; times and ids from the converted columns."""
+        kind = _field_kind(f)
+        if kind == "time":
+            return _integral(self.prepared.time_ms(rows, warn=True)[0])
+        if kind == "id":
+            return self.prepared.id_texts(f, rows)
+        return _values(part, kind, self.options)
 
     def _put_as_is(self, f: Field, part: pd.Series, pos: np.ndarray, vals: list[Any]) -> bool:
         """Replace the chunk's cells listed in ``as_is[f]`` by the cells as they are."""
@@ -412,7 +432,7 @@ class _Plan:
             f, series, value = self.fields[i]
             if series is None:
                 return [value] * n
-            return _values(series.iloc[rows], _field_kind(f), self.options)[0]
+            return self.prepared.id_texts(f, rows)[0]
 
         devices = column(self.device)
         if devices is not None and None not in devices:  # the user column cannot matter
@@ -450,13 +470,14 @@ def iter_partition_keys(
     *,
     positions: np.ndarray | Sequence[int] | None = None,
     chunk_rows: int = 100_000,
+    prepared: PreparedColumns | None = None,
 ) -> Iterator[list[str]]:
     """The partition key of every row :func:`encode` would send, ``chunk_rows`` at a time, same order.
 
     Each key is a Python string (~60 bytes; a user's is built as "user:" + the id, a
     second string): 100,000 at a time keep that near 10 MB (issue 11), no slower.
     """
-    plan = _Plan(df, rm, options or EncodeOptions())
+    plan = _Plan(df, rm, options or EncodeOptions(), prepared=prepared)
     for pos, rows in _chunks(len(df), positions, chunk_rows):
         yield plan.partitions(rows, len(pos))
 
@@ -498,15 +519,17 @@ def encode(
     positions: np.ndarray | Sequence[int] | None = None,
     chunk_rows: int = 20_000,
     send_as_is: Mapping[Field, np.ndarray] | None = None,
+    prepared: PreparedColumns | None = None,
 ) -> Iterator[EncodedChunk]:
     """Encode rows lazily, ``chunk_rows`` at a time, in the order of ``positions``.
 
     Each event is serialised once (orjson); bad values are dropped, never sent as NaN,
     except the cells ``send_as_is`` lists (field -> row positions: on_invalid="send"),
-    which go out as they are (``_send_as_is``).
+    which go out as they are (``_send_as_is``). ``prepared``: the upload's converted
+    columns (``_prepared``), shared with validation and the send order.
     """
     options = options or EncodeOptions()
-    plan = _Plan(df, rm, options, send_as_is)
+    plan = _Plan(df, rm, options, send_as_is, prepared)
     for pos, rows in _chunks(len(df), positions, chunk_rows):
         yield plan.chunk(pos, rows)
 

@@ -33,7 +33,8 @@ Pure: frames in, ids and masks out.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ from ._exceptions import MappingError
 from ._mapping import Const, Field, ResolvedMapping, first_column
 from ._values import NO_TIMES, _const_value, _integer_dtype, _values
 
-__all__ = ["KeyIds", "key_row_hashes", "missing_key_values"]
+__all__ = ["KeyIds", "KeyScan", "scan_keys"]
 
 SLICE_ROWS = 500_000
 
@@ -113,19 +114,6 @@ class KeyIds:
         return [blake2b(dumps(values), digest_size=16).hexdigest() for values in zip(*texts, strict=True)]
 
 
-def missing_key_values(df: pd.DataFrame, rm: ResolvedMapping) -> Iterator[tuple[Hashable, Hashable | None, np.ndarray]]:
-    """(name, column label or None for a constant, rows without a value) per name of the key."""
-    for (name, series, const), source in zip(_key_columns(df, rm), rm.key_sources, strict=True):
-        if series is None:
-            yield name, None, np.full(len(df), const is None)
-            continue
-        mask = np.zeros(len(df), dtype=bool)
-        for start in range(0, len(df), SLICE_ROWS):
-            part = _missing(series.iloc[start : start + SLICE_ROWS])
-            mask[start : start + len(part)] = part
-        yield name, source, mask
-
-
 def _comparable(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(values equal exactly where the key texts are equal, cheap to hash; where no key text).
 
@@ -141,29 +129,55 @@ def _comparable(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.array(texts, dtype=object), np.array([t is None for t in texts], dtype=bool)
 
 
-def key_row_hashes(df: pd.DataFrame, rm: ResolvedMapping) -> tuple[np.ndarray, np.ndarray]:
-    """(64-bit hashes, their row positions): rows with every key value, hashed with their ids.
+@dataclass(frozen=True)
+class KeyScan:
+    """The key columns read once for validation: their texts made once per slice for both.
 
-    Two rows with equal hashes will share an insert_id for the same device/user (the
-    duplicate check's question); the hash covers the key values and the ids, as sent.
+    ``missing``: (name, column label or None for a constant, rows without a value) per
+    name of the key (the ``insert_id_key_missing`` check); ``hashes`` / ``positions``:
+    64-bit hashes of the rows with every key value, with their ids, and those rows (the
+    duplicate check). The encoder makes the texts again a chunk at a time, to hash them
+    into the insert_ids: keeping each row's insert_id (16 bytes) from here would cost more
+    memory than making a text column's texts again costs time (a ``tolist``).
     """
+
+    missing: list[tuple[Hashable, Hashable | None, np.ndarray]]
+    hashes: np.ndarray
+    positions: np.ndarray
+
+
+def scan_keys(df: pd.DataFrame, rm: ResolvedMapping) -> KeyScan:
+    """Each key column read once (a slice at a time): the rows without a value, and the row
+    hashes of the rest. Two rows with equal hashes will share an insert_id for the same
+    device/user (the duplicate check's question); the hash covers the key values and the
+    ids, as sent."""
     columns = _key_columns(df, rm)
     ids = [first_column(df, f.source) for f in rm.fields
            if f.key in ("device_id", "user_id") and not isinstance(f.source, Const)]
     present = [series for _, series, _ in columns if series is not None]
-    # A constant without a value leaves every row without its insert_id.
-    complete = np.full(len(df), all(series is not None or text is not None for _, series, text in columns))
+    missing = [np.zeros(len(df), dtype=bool) for _ in present]
     hashes = np.zeros(len(df), dtype=np.uint64)
     for start in range(0, len(df), SLICE_ROWS):
         rows = slice(start, min(start + SLICE_ROWS, len(df)))
         values = []
         for i, series in enumerate(present + ids):
-            comparable, missing = _comparable(series.iloc[rows])
+            comparable, absent = _comparable(series.iloc[rows])
             values.append(comparable)
             if i < len(present):  # a key column: the row needs its value
-                complete[rows] &= ~missing
+                missing[i][rows] = absent
         part = pd.DataFrame(dict(enumerate(values)))
         if len(part.columns):  # a key of constants only: every row hashes alike
             hashes[rows] = pd.util.hash_pandas_object(part, index=False).to_numpy()
+    # A constant without a value leaves every row without its insert_id.
+    complete = np.full(len(df), all(column is not None or text is not None for _, column, text in columns))
+    for mask in missing:
+        complete &= ~mask
+    per_name: list[tuple[Hashable, Hashable | None, np.ndarray]] = []
+    masks = iter(missing)
+    for (name, column, const), source in zip(columns, rm.key_sources, strict=True):
+        if column is None:
+            per_name.append((name, None, np.full(len(df), const is None)))
+        else:
+            per_name.append((name, source, next(masks)))
     positions = np.flatnonzero(complete)
-    return hashes[positions], positions
+    return KeyScan(per_name, hashes[positions], positions)

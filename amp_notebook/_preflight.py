@@ -29,15 +29,16 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ._encoding import EncodeOptions
-from ._mapping import Const, Field, ResolvedMapping
+from ._mapping import Const, Field, ResolvedMapping, first_column
 from ._plan import key_hashes
+from ._prepared import PreparedColumns
 from ._rules import Reason
 from ._times import time_to_ms
 from ._values import _source_series, field_values
@@ -61,22 +62,19 @@ class Finding:
     values: np.ndarray | None = None
 
 
-def _times_ms(
-    df: pd.DataFrame, rm: ResolvedMapping, tz: str, time_unit: str | None, rows: slice | np.ndarray = slice(None)
-) -> np.ndarray | None:
+def _times_ms(prepared: PreparedColumns, rows: slice | np.ndarray = slice(None)) -> np.ndarray | None:
     """The time in ms of the rows at ``rows`` (NaN where missing or unreadable); None when no
-    time is mapped. Read per cell: a slice of the rows gives that slice's times."""
-    field = rm.get("time")
+    time is mapped. Read per cell: a slice of the rows gives that slice's times (the
+    upload's converted column, ``_prepared``, when there is one)."""
+    field = prepared.rm.get("time")
     if field is None:
         return None
-    if isinstance(field.source, Const):
-        count = len(range(len(df))[rows]) if isinstance(rows, slice) else len(rows)  # no per-row array
-        series = pd.Series([field.source.value] * count)
-    else:
-        series = _source_series(df, field).iloc[rows].reset_index(drop=True)
+    if not isinstance(field.source, Const):
+        return prepared.time_ms(rows)[0]  # quietly: the validator already warns about units, once
+    count = len(range(prepared.n)[rows]) if isinstance(rows, slice) else len(rows)  # no per-row array
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the validator already warns about units, once
-        ms, _ = time_to_ms(series, tz=tz, time_unit=time_unit)
+        warnings.simplefilter("ignore")
+        ms, _ = time_to_ms(pd.Series([field.source.value] * count), tz=prepared.tz, time_unit=prepared.time_unit)
     return ms.to_numpy(dtype=np.float64)
 
 
@@ -84,11 +82,11 @@ def _slices(n: int) -> Iterator[slice]:
     return (slice(start, min(start + SLICE_ROWS, n)) for start in range(0, n, SLICE_ROWS))
 
 
-def _times_at(df: pd.DataFrame, rm: ResolvedMapping, rows: np.ndarray, options: EncodeOptions) -> np.ndarray:
+def _times_at(prepared: PreparedColumns, rows: np.ndarray) -> np.ndarray:
     """The times of the rows at these positions (zeros when no time is mapped), a slice at a time."""
     out = np.zeros(len(rows))
     for part in _slices(len(rows)):
-        times = _times_ms(df, rm, options.tz, options.time_unit, rows[part])
+        times = _times_ms(prepared, rows[part])
         if times is not None:
             out[part] = times
     return out
@@ -148,6 +146,50 @@ def _candidates(df: pd.DataFrame, field: Field, options: EncodeOptions, quota: i
     return np.unique(np.concatenate(found))
 
 
+class QuotaCount:
+    """The quota check's first pass over text ids, from the hashes the duplicate check makes.
+
+    The duplicate check hashes each mapped column a slice at a time (pandas' hash of the
+    cells: for a text column the same values :func:`_id_hashes` gives, with or without
+    pandas' table of distinct values) and tells :meth:`see`; the ids with more than
+    ``quota / slices`` events in some slice are kept (a few hashes), so the pre-flight
+    does not hash every id again (about 0.2 s per million ids). A column it was not told
+    all of (a mapping whose duplicate check hashes no ids, unhashable cells) is counted
+    by :func:`_candidates` as before.
+    """
+
+    def __init__(self, df: pd.DataFrame, rm: ResolvedMapping, quota: int | None) -> None:
+        self.df, self.quota = df, quota
+        self.slices = 0
+        self.found: dict[Hashable, list[np.ndarray]] = {}
+        self.starts: dict[Hashable, set[int]] = {}
+        self.rows: dict[Hashable, int] = {}
+        if quota is None or len(df) <= quota:
+            return
+        for key in ("device_id", "user_id"):
+            field = rm.get(key)
+            if field is not None and _is_text_column(df, field):
+                self.found[field.source], self.starts[field.source], self.rows[field.source] = [], set(), 0
+
+    def see(self, label: Hashable, rows: slice, hashes: np.ndarray) -> None:
+        if self.quota is None or label not in self.found or rows.start in self.starts[label]:
+            return
+        if rows.start == 0:  # the first slice is a whole one: the frame is this many of them
+            self.slices = -(-len(self.df) // (rows.stop - rows.start))
+        present = first_column(self.df, label).iloc[rows].notna().to_numpy()
+        distinct, counts = np.unique(hashes.view(np.int64)[present], return_counts=True)
+        self.found[label].append(distinct[counts * self.slices > self.quota])
+        self.starts[label].add(rows.start)
+        self.rows[label] += rows.stop - rows.start
+
+    def candidates(self, field: Field) -> np.ndarray | None:
+        """As :func:`_candidates` gives them, when every row of the column was seen; else None."""
+        label = field.source
+        if not self.slices or self.rows.get(label) != len(self.df):
+            return None
+        return np.unique(np.concatenate(self.found[label]))
+
+
 def _rows_of(
     df: pd.DataFrame, field: Field, options: EncodeOptions, candidates: np.ndarray, text: bool
 ) -> dict[object, np.ndarray]:
@@ -167,17 +209,23 @@ def _rows_of(
 
 def over_daily_quota(
     df: pd.DataFrame, rm: ResolvedMapping, options: EncodeOptions, quota: int = DAILY_EVENTS_PER_ID,
+    prepared: PreparedColumns | None = None, counted: QuotaCount | None = None,
 ) -> list[Finding]:
-    """Rows after the ``quota``-th of a device_id or user_id (in time order)."""
+    """Rows after the ``quota``-th of a device_id or user_id (in time order). ``counted``:
+    the text ids' first pass, made from the duplicate check's hashes."""
     if len(df) <= quota:
         return []
+    if prepared is None:
+        prepared = PreparedColumns(df, rm, tz=options.tz, time_unit=options.time_unit)
     found: list[Finding] = []
     for key, noun in (("device_id", "device"), ("user_id", "user")):
         field = rm.get(key)
         if field is None:
             continue
         text = _is_text_column(df, field)
-        candidates = _candidates(df, field, options, quota, text)
+        candidates = counted.candidates(field) if counted is not None and counted.quota == quota else None
+        if candidates is None:
+            candidates = _candidates(df, field, options, quota, text)
         heavy = {} if not candidates.size else {
             ident: rows for ident, rows in _rows_of(df, field, options, candidates, text).items() if len(rows) > quota
         }
@@ -185,7 +233,7 @@ def over_daily_quota(
             continue
         lates, messages = [], []
         for ident, rows in heavy.items():
-            times = _times_at(df, rm, rows, options)
+            times = _times_at(prepared, rows)
             order = np.argsort(times, kind="stable")  # as the uploader sends them
             late, span = rows[order[quota:]], times[order[quota:]]
             lates.append(late)
@@ -271,23 +319,28 @@ def findings(
     now_ms: int | None = None,
     older_than_ms: float | None = DAY_MS,
     quota: int | None = DAILY_EVENTS_PER_ID,
+    prepared: PreparedColumns | None = None,
+    counted: QuotaCount | None = None,
 ) -> list[Finding]:
-    """Both checks (None switches one off)."""
+    """Both checks (None switches one off). ``prepared``: the upload's converted columns;
+    ``counted``: the quota's first pass, from the duplicate check's hashes."""
     if not len(df):
         return []
     options = EncodeOptions(tz=tz, time_unit=time_unit)  # type: ignore[arg-type]
+    if prepared is None or not prepared.serves(df, rm, tz, time_unit):
+        prepared = PreparedColumns(df, rm, tz=tz, time_unit=time_unit)
     out: list[Finding] = []
     if quota is not None:
-        out += over_daily_quota(df, rm, options, quota)
+        out += over_daily_quota(df, rm, options, quota, prepared, counted)
     if older_than_ms is not None and now_ms is not None:
-        old = _old_user_properties_in_slices(df, rm, options, now_ms, older_than_ms)
+        old = _old_user_properties_in_slices(df, rm, prepared, now_ms, older_than_ms)
         if old is not None:
             out.append(old)
     return out
 
 
 def _old_user_properties_in_slices(
-    df: pd.DataFrame, rm: ResolvedMapping, options: EncodeOptions, now_ms: int, older_than_ms: float
+    df: pd.DataFrame, rm: ResolvedMapping, prepared: PreparedColumns, now_ms: int, older_than_ms: float
 ) -> Finding | None:
     """:func:`old_user_properties` a slice at a time (it is about each row alone)."""
     if not any(f.key == "user_properties" for f in rm.fields):
@@ -296,7 +349,7 @@ def _old_user_properties_in_slices(
     values: list[np.ndarray] = []
     first: Finding | None = None
     for part in _slices(len(df)):
-        times = _times_ms(df, rm, options.tz, options.time_unit, part)
+        times = _times_ms(prepared, part)
         found = old_user_properties(df.iloc[part], rm, times, now_ms, older_than_ms)
         if found is not None:
             mask[part] = found.mask
@@ -336,6 +389,7 @@ __all__ = [
     "DAILY_EVENTS_PER_ID",
     "DAY_MS",
     "Finding",
+    "QuotaCount",
     "findings",
     "old_user_properties",
     "over_daily_quota",

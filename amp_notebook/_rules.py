@@ -339,7 +339,8 @@ class IdState:
 
 
 def id_state(
-    strings: pd.Series, *, device: bool, min_id_length: int, n: np.ndarray | None = None
+    strings: pd.Series, *, device: bool, min_id_length: int, n: np.ndarray | None = None,
+    blank: np.ndarray | None = None,
 ) -> IdState:
     """Reference, "Event keys" (user_id, device_id) and "General rules" (invalid ids).
 
@@ -348,7 +349,8 @@ def id_state(
     here (rather than an invalid id, which "" would be if it were sent).
     """
     absent = missing(strings)
-    blank = ~absent & mask(strings.fillna("x").str.strip().str.len() == 0)
+    if blank is None:  # else the blank texts found once for the upload (_prepared)
+        blank = mask(strings.fillna("x").str.strip().str.len() == 0)
     present = ~absent & ~blank
     n = lengths(strings) if n is None else n
     # Reference, "General rules": invalid ids, "treat them case-insensitively".

@@ -34,6 +34,7 @@ from ._exceptions import ValidationError
 from ._mapping import ResolvedMapping, resolve_mapping
 from ._options import UploadOptions
 from ._plan import PartitionPlan
+from ._prepared import PreparedColumns
 from ._report import ValidationReport
 from ._result import SKIPPED, RowLedger, UploadResult
 from ._retry import RetryPolicy
@@ -80,21 +81,23 @@ def plan(df: pd.DataFrame, mapping: Mapping[str, object] | ResolvedMapping | Non
     if o.sample is not None:
         df = canary_rows(df, o.sample)
     rm = resolve_mapping(df, mapping)
+    # Each column converted once: for validation, the send order, the partition plan and encoding.
+    prepared = PreparedColumns(df, rm, tz=o.tz, time_unit=o.time_unit)
     report = validate_frame(df, rm, ValidateOptions(
         min_id_length=o.min_id_length if o.min_id_length is not None else 5, tz=o.tz, time_unit=o.time_unit,
-        now_ms=now_ms, missing_time=o.missing_time))
+        now_ms=now_ms, missing_time=o.missing_time), prepared)
     ledger, to_send = skip_invalid(report, o.on_invalid, len(df))
     if o.on_invalid == "send" and rm.insert_id_key is not None:
         to_send = _skip_rows_without_key(ledger, report, len(df))
 
     encoding = EncodeOptions(tz=o.tz, time_unit=o.time_unit, min_id_length=o.min_id_length)  # type: ignore[arg-type]
     # Each device's events go in time order (the scheduler keeps arrival order per device).
-    order = send_order(df, rm, encoding, to_send)
+    order = send_order(df, rm, encoding, to_send, prepared)
     request_options = {"min_id_length": o.min_id_length} if o.min_id_length is not None else None
     limits, pacing = _limits_and_pacing(o, to.endpoint.api)
     # Events per device before anything is sent: the scheduler keeps no state for
     # devices pacing cannot hold back (most of them), and the pacing cost is known.
-    partitions = PartitionPlan.from_keys(lambda: iter_partition_keys(df, rm, encoding, positions=order))
+    partitions = PartitionPlan.from_keys(lambda: iter_partition_keys(df, rm, encoding, positions=order, prepared=prepared))
     # on_invalid="send": the cells the local rules refuse go out as they are (_send_as_is).
     as_is = cells_to_send_as_is(report.failures, rm) if o.on_invalid == "send" and not report.ok else None
     settings = None
@@ -107,7 +110,7 @@ def plan(df: pd.DataFrame, mapping: Mapping[str, object] | ResolvedMapping | Non
     return UploadPlan(
         frame=df, ledger=ledger, validation=report, endpoint=to.endpoint, wire=wire, limits=limits,
         envelope=envelope(wire, to.key, request_options, limits),
-        chunks=lambda: encode(df, rm, encoding, positions=order, send_as_is=as_is),
+        chunks=lambda: encode(df, rm, encoding, positions=order, send_as_is=as_is, prepared=prepared),
         total=len(df) if order is None else len(order), dry_run=o.dry_run, progress=o.progress,
         resume=RESUME, settings=settings, partitions=partitions,
         pacing=PacingEstimate.of(partitions, pacing, to.endpoint.api),

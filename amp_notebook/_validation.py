@@ -18,7 +18,7 @@ import pandas as pd
 from . import _rules as R
 from ._duplicates import duplicate_rows
 from ._exceptions import ConfigurationError
-from ._key_ids import missing_key_values
+from ._key_ids import KeyScan, scan_keys
 from ._keys import (
     ALIASES,
     EVENT_KEYS,
@@ -30,7 +30,8 @@ from ._keys import (
     normalise_name,
 )
 from ._mapping import Const, Field, ResolvedMapping, first_column
-from ._preflight import findings
+from ._preflight import QuotaCount, findings
+from ._prepared import PreparedColumns
 from ._report import FAILURE_COLUMNS, ValidationReport
 from ._rules import Reason, Severity
 from ._time_text import advice as time_advice
@@ -262,9 +263,14 @@ class _Validator:
     noun = "event"
     short_id_hint = "use a longer id or pass a smaller min_id_length"
 
-    def __init__(self, df: pd.DataFrame, rm: ResolvedMapping, options: ValidateOptions) -> None:
+    def __init__(
+        self, df: pd.DataFrame, rm: ResolvedMapping, options: ValidateOptions,
+        prepared: PreparedColumns | None = None, rows: slice | None = None,
+    ) -> None:
         self.df, self.rm, self.options = df, rm, options
         self.n = len(df)
+        # The upload's converted columns (_prepared), of which this frame is ``rows``.
+        self.prepared, self.rows = prepared, rows if rows is not None else slice(0, len(df))
         self.out = _Collector(df, rm)
         self.ids: dict[str, tuple[_Source, R.IdState]] = {}
         self.nums: dict[str, tuple[_Source, R.Numbers]] = {}
@@ -340,8 +346,9 @@ class _Validator:
         if key in ("user_id", "device_id"):
             strings = self.strings(src)
             n = R.lengths(strings)
+            blank = None if self.prepared is None or src.const else self.prepared.blank_mask(src.field, self.rows)
             state = R.id_state(
-                strings, device=key == "device_id", min_id_length=self.options.min_id_length, n=n
+                strings, device=key == "device_id", min_id_length=self.options.min_id_length, n=n, blank=blank
             )
             self.ids[key] = (src, state)
             self.string_length(src, strings, n)
@@ -451,12 +458,15 @@ class _Validator:
     # -- time ------------------------------------------------------------------------
     def time(self, src: _Source) -> None:
         """Reference, "Event keys" -> time: an integer, ms since the Unix epoch."""
-        with warnings.catch_warnings():
-            # The encoder warns about a seconds-looking column; here the report says it per row.
-            warnings.simplefilter("ignore", UserWarning)
-            ms_series, bad = time_to_ms(src.values, tz=self.options.tz, time_unit=self.options.time_unit)
-        ms = np.asarray(ms_series.to_numpy(dtype=float, na_value=np.nan), dtype=float)
-        bad = np.asarray(bad, dtype=bool)
+        if self.prepared is not None and not src.const:
+            ms, bad = self.prepared.time_ms(self.rows)  # read quietly, as below
+        else:
+            with warnings.catch_warnings():
+                # The encoder warns about a seconds-looking column; here the report says it per row.
+                warnings.simplefilter("ignore", UserWarning)
+                ms_series, bad = time_to_ms(src.values, tz=self.options.tz, time_unit=self.options.time_unit)
+            ms = np.asarray(ms_series.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+            bad = np.asarray(bad, dtype=bool)
         # Advice for the value found (a day-first date, a number in text, ...): _time_text.
         # Only the bad cells become objects: a datetime column's would be a Timestamp per row.
         texts = np.array([v if isinstance(v, str) else None for v in self.values_at(src, bad)], dtype=object)
@@ -859,21 +869,29 @@ CHUNK_ROWS = 500_000
 
 
 def validate_frame(
-    df: pd.DataFrame, rm: ResolvedMapping, options: ValidateOptions | None = None
+    df: pd.DataFrame, rm: ResolvedMapping, options: ValidateOptions | None = None,
+    prepared: PreparedColumns | None = None,
 ) -> ValidationReport:
-    """Check every row of ``df`` against Amplitude's rules; never mutates ``df``."""
+    """Check every row of ``df`` against Amplitude's rules; never mutates ``df``.
+
+    ``prepared``: the upload's converted columns (``_prepared``), shared with its send
+    order and encoder; made here when not given (or not of this frame and options).
+    """
     options = options if options is not None else ValidateOptions()
     if len(df) == 0:
         return ValidationReport(df, empty_failures(), columns=rm.columns())
+    if prepared is None or not prepared.serves(df, rm, options.tz, options.time_unit):
+        prepared = PreparedColumns(df, rm, tz=options.tz, time_unit=options.time_unit)
     if len(df) <= CHUNK_ROWS:
-        failures = _Validator(df, rm, options).run()
+        failures = _Validator(df, rm, options, prepared).run()
     else:
         # Every rule is about one row, so slices give the same answer; their
         # intermediate arrays (masks, string copies) then stay bounded however
         # large the frame is (an upload must stream).
         parts = []
         for start in range(0, len(df), CHUNK_ROWS):
-            part = _Validator(df.iloc[start : start + CHUNK_ROWS], rm, options).run()
+            rows = slice(start, min(start + CHUNK_ROWS, len(df)))
+            part = _Validator(df.iloc[rows], rm, options, prepared, rows).run()
             part.index = part.index + start  # positions in the whole frame
             if len(part):  # an empty table's object columns would change the others' dtypes
                 parts.append(part)
@@ -881,22 +899,30 @@ def validate_frame(
     index_failures = _duplicate_index_failures(df, rm)
     if index_failures is not None:
         failures = pd.concat([failures, index_failures]).sort_index(kind="stable")
-    if rm.insert_id_key is not None:
-        failures = pd.concat([failures, _key_failures(df, rm)]).sort_index(kind="stable")
-    later, first = duplicate_rows(df, rm)  # across the whole frame, not per slice
+    keys = None
+    if rm.insert_id_key is not None:  # the key columns read once, for both checks
+        keys = scan_keys(df, rm)
+        failures = pd.concat([failures, _key_failures(df, rm, keys)]).sort_index(kind="stable")
+    # The pre-flight counts text ids by the hashes the duplicate check makes of them.
+    counted = QuotaCount(df, rm, options.daily_quota)
+    later, first = duplicate_rows(df, rm, keys, counted.see)  # across the whole frame, not per slice
+    del keys
     if len(later):
         failures = pd.concat([failures, _duplicate_failures(df, rm, later, first)]).sort_index(kind="stable")
-    preflight = _preflight_failures(df, rm, options)  # across the whole frame too
+    preflight = _preflight_failures(df, rm, options, prepared, counted)  # across the whole frame too
     if len(preflight):
         failures = pd.concat([failures, preflight]).sort_index(kind="stable")
     return ValidationReport(df, failures, columns=rm.columns())
 
 
-def _preflight_failures(df: pd.DataFrame, rm: ResolvedMapping, options: ValidateOptions) -> pd.DataFrame:
+def _preflight_failures(
+    df: pd.DataFrame, rm: ResolvedMapping, options: ValidateOptions, prepared: PreparedColumns,
+    counted: QuotaCount | None = None,
+) -> pd.DataFrame:
     """The backfill pre-flight's findings (``_preflight``) as warning rows."""
     older = options.old_event_hours * 3_600_000 if options.old_event_hours is not None else None
     found = findings(df, rm, tz=options.tz, time_unit=options.time_unit, now_ms=options.now_ms,
-                     older_than_ms=older, quota=options.daily_quota)
+                     older_than_ms=older, quota=options.daily_quota, prepared=prepared, counted=counted)
     out = _Collector(df, rm)
     for f in found:
         src = _source(df, f.field) if f.field is not None else None
@@ -904,10 +930,10 @@ def _preflight_failures(df: pd.DataFrame, rm: ResolvedMapping, options: Validate
     return out.frame(df.index)
 
 
-def _key_failures(df: pd.DataFrame, rm: ResolvedMapping) -> pd.DataFrame:
+def _key_failures(df: pd.DataFrame, rm: ResolvedMapping, keys: KeyScan) -> pd.DataFrame:
     """An error per key cell without a value: the row cannot get its insert_id (_key_ids)."""
     out = _Collector(df, rm)
-    for name, label, mask in missing_key_values(df, rm):
+    for name, label, mask in keys.missing:
         src = None if label is None else _Source(Field("insert_id", None, label), R.plain(first_column(df, label)), label)
         out.add(src, mask, Reason.INSERT_ID_KEY_MISSING,
                 f"no value in {name!r}, a column of insert_id={rm.insert_id_key!r}: "

@@ -9,7 +9,8 @@ What is measured (one streaming pass, as ``upload(dry_run=True)`` does it):
 
 - validate: ``validate_frame`` over all rows (vectorised rules -> failures table);
 - encode:   time spent inside ``encode(...)`` producing EncodedChunks (JSON payloads,
-  insert_id hashes, partition keys), ``chunk_rows`` rows at a time;
+  insert_id hashes, partition keys), ``chunk_rows`` rows at a time; as in an upload,
+  validation hands the encoder the columns it converted (``PreparedColumns``);
 - batch:    time spent in the static ``chunk(...)`` packing payloads into request-sized
   Batches (the Batches are counted and dropped, as a sender would after sending).
 
@@ -45,6 +46,7 @@ from amp_notebook._batching import Batch, chunk, envelope_size
 from amp_notebook._config import Limits
 from amp_notebook._encoding import EncodedChunk, EncodeOptions, encode
 from amp_notebook._mapping import resolve_mapping
+from amp_notebook._prepared import PreparedColumns
 from amp_notebook._validation import ValidateOptions, validate_frame
 
 TARGET_ROWS_S = 300_000
@@ -129,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     batches = events = oversize = 0
     with PeakRSS() as mem:
         t0 = time.perf_counter()
-        report = validate_frame(df, rm, vopts)
+        prepared = PreparedColumns(df, rm, tz=vopts.tz, time_unit=vopts.time_unit)
+        report = validate_frame(df, rm, vopts, prepared)
         t1 = time.perf_counter()
-        encoded = Timed(encode(df, rm, eopts, chunk_rows=a.chunk_rows))
+        encoded = Timed(encode(df, rm, eopts, chunk_rows=a.chunk_rows, prepared=prepared))
         for item in chunk(encoded, limits, envelope):
             if isinstance(item, Batch):
                 batches += 1
