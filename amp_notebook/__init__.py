@@ -18,7 +18,6 @@ them to: ``amp_notebook.sandbox.Sandbox``.
 
 from typing import Any as _Any
 
-from . import _progress
 from . import accessor as _accessor  # registers df.amplitude
 from ._api import (
     EventPreview,
@@ -46,7 +45,6 @@ from ._exceptions import (
 )
 from ._identify_api import group_identify, group_identify_async, identify, identify_async
 from ._insert_key import InsertIdKey, key
-from ._jupyter import progress as _widget_progress
 from ._mapping import Const, const
 from ._options import IdentifyOptions, UploadOptions
 from ._report import ValidationReport
@@ -72,8 +70,7 @@ def unload_ipython_extension(ipython: _Any) -> None:
 
 
 _dask_hook.install()  # ddf.amplitude, once dask.dataframe is imported (never imports it)
-_progress.show_widgets_with(_widget_progress.widget_sink)  # a progress bar inside a kernel
-del _accessor, _dask_hook, _widget_progress
+del _accessor, _dask_hook
 
 __all__ = [
     "AmpNotebookError",

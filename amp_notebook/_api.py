@@ -11,6 +11,7 @@ import pandas as pd
 
 from ._config import hide_key, hide_secret_key
 from ._encoding import EncodeOptions, iter_events
+from ._jupyter.progress import widget_sink
 from ._mapping import resolve_mapping
 from ._options import UploadOptions, takes
 from ._report import ValidationReport
@@ -124,11 +125,11 @@ def upload_events(df: pd.DataFrame, api_key: Any, mapping: Mapping[str, object] 
     """The upload every events way in awaits: the options checked (``where``'s name in the
     error), the key and the ``%amplitude`` session read once (``api_key`` already hidden)."""
     from . import _upload
-    from ._send import Clocks
+    from ._send import Seams
 
-    clocks = Clocks.pop_from(keywords)
+    seams = Seams.pop_from(keywords, widget=widget_sink)
     options = UploadOptions.from_keywords(where, keywords, options=keywords.pop("options", None))
-    return _upload.upload_frame(df, mapping, options, _upload.target(api_key, options), clocks)
+    return _upload.upload_frame(df, mapping, options, _upload.target(api_key, options), seams)
 
 
 def read_export(start: Any, end: Any = None, **options: Any) -> pd.DataFrame:

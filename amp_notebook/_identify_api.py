@@ -16,6 +16,7 @@ from ._config import hide_key
 from ._identify_encoding import iter_identifications
 from ._identify_mapping import Kind, plan_identify
 from ._identify_validation import validate_identify as _validate
+from ._jupyter.progress import widget_sink
 from ._options import IdentifyOptions, takes
 from ._report import ValidationReport
 from ._result import UploadResult
@@ -110,11 +111,11 @@ def identify_rows(df: pd.DataFrame, api_key: Any, mapping: Mapping[str, object] 
     """The identify every way in awaits: the options checked (``where``'s name in the error),
     the key and the ``%amplitude`` session read once (``api_key`` already hidden)."""
     from . import _identify_upload
-    from ._send import Clocks
+    from ._send import Seams
 
-    clocks = Clocks.pop_from(keywords)
+    seams = Seams.pop_from(keywords, widget=widget_sink)
     options = IdentifyOptions.from_keywords(where, keywords, options=keywords.pop("options", None))
-    return _identify_upload.identify_frame(df, mapping, options, _identify_upload.target(api_key, options), clocks)
+    return _identify_upload.identify_frame(df, mapping, options, _identify_upload.target(api_key, options), seams)
 
 
 def validate_identify(df: pd.DataFrame, mapping: Mapping[str, object] | None = None, *, kind: Kind = "user",

@@ -44,8 +44,8 @@ from ._options import IdentifyOptions
 from ._plan import PartitionPlan
 from ._result import UploadResult
 from ._send import (
-    SYSTEM_CLOCKS,
-    Clocks,
+    NO_SEAMS,
+    Seams,
     Target,
     UploadPlan,
     carry_out,
@@ -103,9 +103,9 @@ def _notes(m: IdentifyMapping, wire: FormWire) -> tuple[str, ...]:
 
 
 async def identify_frame(df: pd.DataFrame, mapping: Mapping[str, object] | None, options: IdentifyOptions,
-                         to: Target, clocks: Clocks = SYSTEM_CLOCKS) -> UploadResult:
+                         to: Target, seams: Seams = NO_SEAMS) -> UploadResult:
     """Validate ``df`` as identifications, send the valid rows, say what happened to each row."""
-    return await carry_out(plan(df, mapping, options, to), clocks)
+    return await carry_out(plan(df, mapping, options, to), seams)
 
 
 def plan(df: pd.DataFrame, mapping: Mapping[str, object] | None, options: IdentifyOptions,

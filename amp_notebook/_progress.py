@@ -3,8 +3,8 @@
 The loop calls ``sink.update(u)`` many times (possibly from the background
 event-loop thread) and ``sink.close(u)`` once with ``u.phase`` "done", "failed"
 or "interrupted". :func:`make_sink` picks the view like ``tqdm.auto``: an
-ipywidgets bar inside a Jupyter kernel (``_jupyter.progress``, plugged in with
-:func:`show_widgets_with`), a text line elsewhere, nothing when asked (design.md,
+ipywidgets bar inside a Jupyter kernel (``_jupyter.progress.widget_sink``, handed
+down by the ways in as ``widget=``), a text line elsewhere, nothing when asked (design.md,
 principles 8 and 9). The text, quiet and callback views live here; nothing here
 imports IPython or ipywidgets.
 
@@ -36,7 +36,6 @@ __all__ = [
     "TextSink",
     "format_status",
     "make_sink",
-    "show_widgets_with",
 ]
 
 ProgressOption = Literal["auto", "widget", "text"] | bool | None | Callable[[ProgressUpdate], None]
@@ -347,21 +346,16 @@ class CallbackSink:
 
 
 # (total, label, asked) -> a widget view, or None for text. ``asked``: progress="widget"
-# (else "auto": a widget only inside a kernel). Plugged in by ``amp_notebook/__init__``
-# from ``_jupyter.progress``, so this module (the sending layer's) never imports the
-# notebook code; without it, progress is text.
+# (else "auto": a widget only inside a kernel). The ways in (the front layer) hand
+# ``_jupyter.progress.widget_sink`` down as a value, so this module (the sending
+# layer's) never imports the notebook code; without one, progress is text.
 WidgetView = Callable[[int, str, bool], "Sink | None"]
-_widget_view: WidgetView | None = None
 
 
-def show_widgets_with(view: WidgetView | None) -> None:
-    """Where ``progress="auto"`` / ``"widget"`` gets its widget (None: text only)."""
-    global _widget_view
-    _widget_view = view
-
-
-def make_sink(progress: ProgressOption = "auto", *, total: int, label: str = "") -> Sink:
-    """The sink for ``progress=``: "auto"/True, "widget", "text", False/None, or a callable."""
+def make_sink(progress: ProgressOption = "auto", *, total: int, label: str = "",
+              widget: WidgetView | None = None) -> Sink:
+    """The sink for ``progress=``: "auto"/True, "widget", "text", False/None, or a callable;
+    ``widget`` makes the kernel's bar for "auto" and "widget" (None: text)."""
     if progress is None or progress is False:
         return QuietSink()
     if callable(progress):
@@ -371,8 +365,8 @@ def make_sink(progress: ProgressOption = "auto", *, total: int, label: str = "")
     if progress == "text":
         return TextSink(total, label)
     if progress in ("auto", "widget"):
-        widget = _widget_view(total, label, progress == "widget") if _widget_view is not None else None
-        return widget if widget is not None else TextSink(total, label)
+        shown = widget(total, label, progress == "widget") if widget is not None else None
+        return shown if shown is not None else TextSink(total, label)
     raise ConfigurationError(
         f"progress must be 'auto', 'widget', 'text', True, False or a callable, not {progress!r}"
     )

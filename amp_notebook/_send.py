@@ -31,7 +31,7 @@ from ._encoding import EncodedChunk
 from ._estimate import PacingEstimate
 from ._exceptions import InvalidApiKey, RequestRejected, UploadInterrupted
 from ._plan import PartitionPlan
-from ._progress import make_sink
+from ._progress import WidgetView, make_sink
 from ._progress_model import Phase
 from ._report import ValidationReport
 from ._responses import CONNECTION_REFUSED
@@ -41,7 +41,7 @@ from ._wire import Wire
 from ._words import plural
 
 __all__ = [
-    "SYSTEM_CLOCKS", "Clocks", "Target", "UploadPlan", "carry_out", "count_requests", "envelope", "forget_last_result", "last_result", "remember",
+    "NO_SEAMS", "Seams", "Target", "UploadPlan", "carry_out", "count_requests", "envelope", "forget_last_result", "last_result", "remember",
     "send", "settle", "with_timeout",
 ]
 
@@ -83,21 +83,25 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Clocks:
-    """The clocks and randomness of a send, injected so that tests never sleep."""
+class Seams:
+    """What a send takes from outside, as values: the clocks and randomness (injected so that
+    tests never sleep) and the kernel's progress bar (``widget``: handed down by the ways in,
+    ``_jupyter.progress.widget_sink``; this layer never imports the notebook layer; None:
+    text progress where a widget would be shown)."""
 
     clock: Callable[[], float] = time.monotonic
     rng: random.Random | None = None
     wall_clock: Callable[[], float] = time.time  # the Export API's hours count in it (result.verify)
+    widget: WidgetView | None = None
 
     @classmethod
-    def pop_from(cls, keywords: dict[str, Any]) -> Clocks:
+    def pop_from(cls, keywords: dict[str, Any], *, widget: WidgetView | None = None) -> Seams:
         """The private ``_clock=``, ``_rng=``, ``_wall_clock=`` of an entry's keywords, taken out."""
         given = {name: keywords.pop("_" + name) for name in ("clock", "rng", "wall_clock") if "_" + name in keywords}
-        return cls(**given)
+        return cls(**given, widget=widget)
 
 
-SYSTEM_CLOCKS = Clocks()
+NO_SEAMS = Seams()
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,12 +168,12 @@ def count_requests(plan: UploadPlan) -> UploadResult:
     return settle(plan, batches=batches)
 
 
-async def carry_out(plan: UploadPlan, clocks: Clocks = SYSTEM_CLOCKS) -> UploadResult:
+async def carry_out(plan: UploadPlan, seams: Seams = NO_SEAMS) -> UploadResult:
     """A dry run counts the requests (:func:`count_requests`); a real one sends (:func:`send`)."""
-    return count_requests(plan) if plan.dry_run else await send(plan, clocks)
+    return count_requests(plan) if plan.dry_run else await send(plan, seams)
 
 
-async def send(plan: UploadPlan, clocks: Clocks = SYSTEM_CLOCKS) -> UploadResult:
+async def send(plan: UploadPlan, seams: Seams = NO_SEAMS) -> UploadResult:
     """Send ``plan``'s rows (the rest of its rows are already settled) and settle the result.
 
     Raises :class:`InvalidApiKey` / :class:`RequestRejected` (a request-level refusal) and
@@ -177,13 +181,13 @@ async def send(plan: UploadPlan, clocks: Clocks = SYSTEM_CLOCKS) -> UploadResult
     """
     settings = plan.settings
     assert settings is not None, "a dry run is count_requests(plan)"
-    ledger, clock = plan.ledger, clocks.clock
-    sink = make_sink(plan.progress, total=plan.total, label=plan.endpoint.label)
+    ledger, clock = plan.ledger, seams.clock
+    sink = make_sink(plan.progress, total=plan.total, label=plan.endpoint.label, widget=seams.widget)
     uploader = Uploader(settings, ledger, total=plan.total, skipped=len(ledger) - plan.total, sink=sink.update,
-                        clock=clock, rng=clocks.rng, plan=plan.partitions,
+                        clock=clock, rng=seams.rng, plan=plan.partitions,
                         pacing_hint=plan.pacing.short() if plan.pacing is not None else None)
     started = clock()
-    sent = replace(plan.sent_as, started_at=clocks.wall_clock()) if plan.sent_as is not None else None
+    sent = replace(plan.sent_as, started_at=seams.wall_clock()) if plan.sent_as is not None else None
 
     def finish(phase: Phase, reason: str | None = None, message: str = "") -> UploadResult:
         if reason is not None:
@@ -191,7 +195,7 @@ async def send(plan: UploadPlan, clocks: Clocks = SYSTEM_CLOCKS) -> UploadResult
                 held = settings.wire.unanswered(batch)
                 ledger.mark_each([(batch.positions[r.index], r.reason, r.message) for r in held], FAILED)
         if sent is not None:
-            sent.finished_at = clocks.wall_clock()
+            sent.finished_at = seams.wall_clock()
         result = settle(plan, phase, reason=reason, message=message, elapsed_s=clock() - started, sent=sent)
         sink.close(uploader.snapshot(phase))
         return result

@@ -39,8 +39,8 @@ from ._report import ValidationReport
 from ._result import SKIPPED, RowLedger, UploadResult
 from ._retry import RetryPolicy
 from ._send import (
-    SYSTEM_CLOCKS,
-    Clocks,
+    NO_SEAMS,
+    Seams,
     Target,
     UploadPlan,
     carry_out,
@@ -67,10 +67,10 @@ def target(api_key: Any, options: UploadOptions) -> Target:
 
 
 async def upload_frame(df: pd.DataFrame, mapping: Mapping[str, object] | ResolvedMapping | None,
-                       options: UploadOptions, to: Target, clocks: Clocks = SYSTEM_CLOCKS) -> UploadResult:
+                       options: UploadOptions, to: Target, seams: Seams = NO_SEAMS) -> UploadResult:
     """Validate ``df``, send the valid rows to ``to``, and return what happened to each row."""
     now_ms = options.now_ms if options.now_ms is not None else int(time.time() * 1000)
-    return await carry_out(plan(df, mapping, options, to, now_ms=now_ms), clocks)
+    return await carry_out(plan(df, mapping, options, to, now_ms=now_ms), seams)
 
 
 def plan(df: pd.DataFrame, mapping: Mapping[str, object] | ResolvedMapping | None, options: UploadOptions,

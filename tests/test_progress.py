@@ -15,8 +15,15 @@ from amp_notebook import ConfigurationError
 from amp_notebook._jupyter import progress as widget_progress
 from amp_notebook._jupyter.progress import WidgetSink, in_kernel
 from amp_notebook._logging import forget_secrets, register_secret
-from amp_notebook._progress import CallbackSink, QuietSink, TextSink, make_sink
+from amp_notebook._progress import CallbackSink, QuietSink, Sink, TextSink
+from amp_notebook._progress import make_sink as sending_layer_sink
 from amp_notebook._progress_model import ProgressUpdate
+
+
+def make_sink(progress: object, *, total: int, label: str = "") -> Sink:
+    """The sink the ways in get: they hand the kernel's widget view down (``widget=``)."""
+    return sending_layer_sink(progress, total=total, label=label,  # type: ignore[arg-type]
+                              widget=widget_progress.widget_sink)
 
 
 def P(sent: int = 0, total: int = 1000, **kw: object) -> ProgressUpdate:
@@ -171,16 +178,23 @@ def test_widget_asked_without_ipywidgets_warns_and_uses_text(no_widgets: None) -
     assert isinstance(sink, TextSink)
 
 
-def test_the_widget_comes_from_the_hook_the_package_plugs_in(
-    fake_kernel: None, shown: list[object], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The sending layer never imports the notebook layer: amp_notebook/__init__ plugs
-    # _jupyter.progress.widget_sink into _progress; without it, progress is text.
-    from amp_notebook import _progress
+def test_the_widget_is_handed_down_by_the_ways_in(fake_kernel: None, shown: list[object]) -> None:
+    # The sending layer never imports the notebook layer: without a widget view it shows
+    # text; the ways in (df.amplitude.upload, identify, ...) hand _jupyter's view down.
+    import pandas as pd
 
-    assert _progress._widget_view is widget_progress.widget_sink
-    monkeypatch.setattr(_progress, "_widget_view", None)
-    assert isinstance(make_sink("widget", total=10), TextSink) and shown == []
+    from amp_notebook.sandbox import HTTP_PATH, Sandbox
+
+    assert isinstance(sending_layer_sink("widget", total=10), TextSink) and shown == []
+    df = pd.DataFrame({"user_id": ["user-00001", "user-00002"], "event_type": ["A", "B"]})
+    sb = Sandbox()  # not started: its in-process transport answers
+    result = df.amplitude.upload(api_key="widget-key-0001", endpoint="http://127.0.0.1:9" + HTTP_PATH,
+                                 transport=sb.transport(sleep=False), progress="auto")
+    assert result.ingested_count == 2
+    assert len(shown) == 1 and "Box" in type(shown[0]).__name__
+    df.amplitude.identify(api_key="widget-key-0001", endpoint="http://127.0.0.1:9/identify",
+                          transport=sb.transport(sleep=False), progress="widget")
+    assert len(shown) == 2
 
 
 def test_text_is_text_even_in_a_kernel(fake_kernel: None, shown: list[object]) -> None:

@@ -25,6 +25,7 @@ from .. import _session
 from .._config import ApiKey, Limits, Pacing, resolve_endpoint, tier_settings
 from .._encoding import EncodeOptions
 from .._exceptions import ConfigurationError, InvalidApiKey, RequestRejected, UploadInterrupted
+from .._jupyter.progress import widget_sink
 from .._options import UploadOptions
 from .._progress import NullSink, make_sink
 from .._progress_model import ProgressUpdate
@@ -249,7 +250,7 @@ def upload(
         eps, rps, threads=sum(client.nthreads().values()), npartitions=parts.npartitions,
         events_per_request=per_request, safety=pacing_used.safety,
     )
-    sink = make_sink(o.progress, total=0, label=ep.label)
+    sink = make_sink(o.progress, total=0, label=ep.label, widget=widget_sink)
     token = secrets.token_hex(16)
     # Every partition: the session's target as read here, one "now", its share of the rates;
     # progress is the worker's relay (a callable given here must not travel in the graph).

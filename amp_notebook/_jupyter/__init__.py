@@ -1,7 +1,7 @@
 """The notebook layer: the code that needs IPython or ipywidgets (imported lazily, when shown).
 
-- ``progress``: the progress bar of a kernel (``_progress.make_sink`` gets it through
-  the hook ``amp_notebook/__init__`` plugs in);
+- ``progress``: the progress bar of a kernel (the ways in hand ``widget_sink`` down to
+  ``_progress.make_sink`` as a value);
 - ``mapper``: ``df.amplitude.mapper()``, dropdowns per event key with live counts;
 - ``magics``: ``%load_ext amp_notebook`` and the ``%amplitude`` line magic.
 

@@ -1,8 +1,8 @@
 """The progress bar of a Jupyter kernel: an ipywidgets bar and status line, updated in place.
 
 ``_progress.make_sink`` (the sending layer) asks :func:`widget_sink` for a widget when
-``progress="auto"`` runs in a kernel or ``progress="widget"`` is given;
-``amp_notebook/__init__`` plugs it in (``_progress.show_widgets_with``). ipywidgets is
+``progress="auto"`` runs in a kernel or ``progress="widget"`` is given; the ways in
+(``_api``, ``_identify_api``, the Dask driver) hand it down as a value. ipywidgets is
 imported only when a widget is wanted; a missing or broken install warns once and the
 text view is used instead (design.md, principle 9).
 """
