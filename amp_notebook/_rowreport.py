@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ._result import NOT_INGESTED
+
 if TYPE_CHECKING:  # pragma: no cover
     from ._report import ValidationReport
     from ._result import UploadResult
@@ -34,7 +36,6 @@ ROW_COLUMN, STATUS_COLUMN, REASON_COLUMN, MESSAGE_COLUMN = (
     "_amplitude_reason",
     "_amplitude_message",
 )
-_NOT_OK = ("rejected", "failed", "skipped")
 _TABLE_ROWS = 50
 
 
@@ -98,7 +99,7 @@ def not_ingested_frame(result: UploadResult, frame: pd.DataFrame | None = None) 
     """
     rows = result.rows
     status = rows["status"].to_numpy(dtype=object)
-    positions = np.flatnonzero(np.isin(status, _NOT_OK))
+    positions = np.flatnonzero(np.isin(status, NOT_INGESTED))
     details = _error_details(result.validation)
     reason_col = rows["reason"].to_numpy(dtype=object)
     message_col = rows["message"].to_numpy(dtype=object)
