@@ -93,6 +93,8 @@ class SendOptions:
         if unknown:
             raise TypeError(_unexpected(where, unknown[0], [*names, *extra]))
         given = {k: v for k, v in keywords.items() if k in names}
+        if options is not None and not isinstance(options, cls):
+            raise TypeError(f"{where}() takes options={cls.__name__}(...), not {type(options).__name__}")
         if options is not None:
             return replace(options, **given) if given else options
         return cls(**given)

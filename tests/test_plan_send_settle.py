@@ -134,6 +134,8 @@ def test_a_ready_options_value_is_reused_and_keywords_win(sandbox: Sandbox) -> N
     assert dry.dry_run and dry.batches == 5 and len(sandbox.ingested) == 30
     with pytest.raises(TypeError, match="unexpected keyword argument 'options'"):
         UploadOptions.from_keywords("upload", {"options": options})
+    with pytest.raises(TypeError, match=r"upload\(\) takes options=UploadOptions\(...\), not IdentifyOptions"):
+        df.amplitude.upload(options=IdentifyOptions(dry_run=True))
 
 
 def _target() -> Target:
