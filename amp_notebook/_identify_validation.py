@@ -37,12 +37,13 @@ from ._identify_mapping import (
 )
 from ._mapping import Field
 from ._report import ValidationReport
-from ._rules import Reason, Severity
+from ._rule_table import Reason
 from ._validation import (
     CHUNK_ROWS,
     ValidateOptions,
     _Collector,
     _per_value,
+    _say,
     _Source,
     _source,
     _Validator,
@@ -57,7 +58,7 @@ GROUP_PROPERTY_LIMIT = 1024  # identify-api.md, Group Identify: "at most 1024 gr
 
 class _IdentifyValidator(_Validator):
     noun = "identification"
-    short_id_hint = "use a longer id (Identify takes no min_id_length option)"
+    short_id_cases = ("identify", "identify kept")
 
     def __init__(self, df: pd.DataFrame, m: IdentifyMapping) -> None:
         super().__init__(df, m.resolved(), ValidateOptions())
@@ -93,18 +94,12 @@ class _IdentifyValidator(_Validator):
         op = prop.operation[1:]
         if prop.operation == "$add":
             num = R.numbers(src.values)
-            self.out.add(
-                src, num.bad, Reason.ADD_NOT_A_NUMBER,
-                f"{prop.name} is sent with add, which adds a number; this value is not one (text, a "
-                "boolean, inf, ...): convert the column with pd.to_numeric, or send it with set",
-            )
+            self.out.add(src, num.bad, Reason.ADD_NOT_A_NUMBER, _say(Reason.ADD_NOT_A_NUMBER, name=prop.name))
         elif prop.operation in LIST_OPERATIONS:
             cells = src.values.to_numpy(dtype=object)
             objects = np.fromiter((isinstance(v, dict) for v in cells), bool, len(cells))
             self.out.add(
-                src, objects, Reason.LIST_OPERATION_OBJECT,
-                f"{prop.name} is sent with {op}, which takes a value or a list of values, not an "
-                "object: send it with set, or give a list",
+                src, objects, Reason.LIST_OPERATION_OBJECT, _say(Reason.LIST_OPERATION_OBJECT, name=prop.name, op=op)
             )
 
     def group_ids(self) -> None:
@@ -113,23 +108,18 @@ class _IdentifyValidator(_Validator):
             if field is None:
                 self.out.add(
                     None, np.ones(self.n, dtype=bool), Reason.GROUP_MISSING,
-                    f"no {key} is given: every group identify needs a group type and a group value",
-                    key=key,
+                    _say(Reason.GROUP_MISSING, "unmapped", key=key), case="unmapped", key=key,
                 )
                 continue
             src = _source(self.df, field)
             strings = self.strings(src)
             blank = R.missing(strings) | R.mask(strings.fillna("").str.strip().str.len() == 0)
-            self.out.add(
-                src, blank, Reason.GROUP_MISSING,
-                f"{key} is missing or blank: every group identify needs one; fill the cell or drop the row",
-            )
+            self.out.add(src, blank, Reason.GROUP_MISSING, _say(Reason.GROUP_MISSING, key=key))
             self.string_length(src, strings)
         if len(self.m.properties) > GROUP_PROPERTY_LIMIT:
             self.out.add(
                 None, np.ones(self.n, dtype=bool), Reason.TOO_MANY_PROPERTIES,
-                f"{len(self.m.properties):,} group properties per row: Group Identify takes at most "
-                f"{GROUP_PROPERTY_LIMIT:,} per request; send fewer columns at a time",
+                _say(Reason.TOO_MANY_PROPERTIES, n=len(self.m.properties), limit=GROUP_PROPERTY_LIMIT),
                 key="group_properties",
             )
 
@@ -147,11 +137,9 @@ class _IdentifyValidator(_Validator):
             def text(code: object, group: tuple[str, ...] = group, what: str = what) -> str:
                 given = [k for i, k in enumerate(group) if int(code) >> i & 1]  # type: ignore[call-overload]
                 missing = [k for k in group if k not in given]
-                return (f"{', '.join(given)} without {', '.join(missing)}: Amplitude sets the {what} fields "
-                        f"together, so this resets {', '.join(missing)} to nothing; map them too, or fill them")
+                return _say(Reason.FIELD_GROUP_RESET, given=", ".join(given), missing=", ".join(missing), what=what)
 
-            self.out.add(src, partial, Reason.FIELD_GROUP_RESET, _per_value(codes, text), severity=Severity.WARNING,
-                         values=self.values_at(src, partial))
+            self.out.add(src, partial, Reason.FIELD_GROUP_RESET, _per_value(codes, text), values=self.values_at(src, partial))
 
 
 def _identities(df: pd.DataFrame, m: IdentifyMapping) -> tuple[pd.Series, str]:
@@ -189,22 +177,12 @@ def _frame_wide(df: pd.DataFrame, m: IdentifyMapping) -> pd.DataFrame:
     first_pos = pd.Series(np.flatnonzero(known), index=seen.to_numpy()).groupby(level=0).first()
     labels = df.index.to_flat_index() if isinstance(df.index, pd.MultiIndex) else df.index
     firsts = labels.take(first_pos.reindex(who[later].to_numpy()).to_numpy()).tolist()
-    out.add(
-        src, later, Reason.DUPLICATE_ID,
-        [f"the same {noun} as row {f!r}: both are sent, in frame order, so this later row's values win "
-         "(an add, append or prepend applies both)" for f in firsts],
-        severity=Severity.WARNING, key=key,
-    )
+    out.add(src, later, Reason.DUPLICATE_ID, [_say(Reason.DUPLICATE_ID, noun=noun, row=f) for f in firsts], key=key)
     if noun == "user":
         nth = seen.groupby(seen.to_numpy()).cumcount().to_numpy()
         over = np.zeros(len(df), dtype=bool)
         over[np.flatnonzero(known)[nth >= HOURLY_UPDATES]] = True
-        out.add(
-            src, over, Reason.UPDATES_PER_HOUR,
-            f"this user has more than {HOURLY_UPDATES:,} rows: Amplitude drops a user's property updates "
-            f"beyond {HOURLY_UPDATES:,} per hour, so this one may be dropped; merge the user's rows",
-            severity=Severity.WARNING, key=key,
-        )
+        out.add(src, over, Reason.UPDATES_PER_HOUR, _say(Reason.UPDATES_PER_HOUR, limit=HOURLY_UPDATES), key=key)
     return out.frame(df.index)
 
 

@@ -39,7 +39,7 @@ from ._encoding import EncodeOptions
 from ._mapping import Const, Field, ResolvedMapping, first_column
 from ._plan import key_hashes
 from ._prepared import PreparedColumns
-from ._rules import Reason
+from ._rule_table import RULES, Reason
 from ._times import time_to_ms
 from ._values import _source_series, field_values
 
@@ -237,13 +237,11 @@ def over_daily_quota(
             order = np.argsort(times, kind="stable")  # as the uploader sends them
             late, span = rows[order[quota:]], times[order[quota:]]
             lates.append(late)
-            messages.append(
-                f"{key} {ident!r} has {len(rows):,} events here: Amplitude takes at most {quota:,} per "
-                f"{noun} in a rolling 24 hours, so the {late.size:,} after the {quota:,}th (events from "
-                f"{_utc(np.nanmin(span) if not np.isnan(span).all() else np.nan)} to "
-                f"{_utc(np.nanmax(span) if not np.isnan(span).all() else np.nan)} UTC) would be refused "
-                "(exceeded daily quota): send them at least 24 hours after the first ones"
-            )
+            known = not np.isnan(span).all()
+            messages.append(RULES[Reason.DAILY_QUOTA].message(
+                key=key, id=ident, count=len(rows), quota=quota, noun=noun, late=late.size,
+                first=_utc(np.nanmin(span) if known else np.nan), last=_utc(np.nanmax(span) if known else np.nan),
+            ))
         # One message per hit, in row order (the ids' rows are disjoint).
         hits = np.concatenate(lates)
         which = np.repeat(np.arange(len(lates)), [len(late) for late in lates])[np.argsort(hits, kind="stable")]
@@ -297,11 +295,7 @@ def old_user_properties(
         return None
     hours = older_than_ms / 3_600_000
     age = f"{hours:g} hours" if hours < 48 else f"{hours / 24:g} days"
-    message = (
-        f"an event older than {age} sets user_properties: Amplitude applies them to the user's profile as "
-        "it is now, overwriting newer values; map '$skip_user_properties_sync': const(True) to keep them "
-        "on the event only"
-    )
+    message = RULES[Reason.OLD_USER_PROPERTIES].message(age=age)
     # errors="coerce": a time beyond pandas' dates (an error of its own: time_invalid,
     # integer_out_of_range) shows as NaN here rather than failing validate().
     stamps = pd.to_datetime(times[mask], unit="ms", utc=True, errors="coerce")

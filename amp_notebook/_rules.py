@@ -1,4 +1,5 @@
-"""Amplitude's event rules as data, plus the column-wise checks that enforce them.
+"""The column-wise checks that enforce Amplitude's event rules (the rules as data, with
+their messages and severities: ``_rule_table``, re-exported here).
 
 Every rule cites its section of ``shared/reference/amplitude-api.md`` ("Event keys",
 "General rules"). The checks take one column (a ``pd.Series`` with a RangeIndex, or
@@ -19,7 +20,6 @@ import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
 from typing import Any, cast
 
 import numpy as np
@@ -39,6 +39,7 @@ from ._keys import (
     PLAN_FIELDS,
     RESERVED_EVENT_TYPES,
 )
+from ._rule_table import RULES, Reason, Rule, Severity
 from ._times import time_to_ms
 from ._values import key_texts
 
@@ -49,127 +50,6 @@ __all__ = [
     "Severity",
 ]
 
-
-class Severity(str, Enum):
-    """How bad a problem is: an ERROR row is not sent; a WARNING row is sent as it is."""
-
-    ERROR = "error"
-    WARNING = "warning"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class Reason(str, Enum):
-    """Stable reason codes of the failures table (``failures["reason"]`` holds the value)."""
-
-    EVENT_TYPE_MISSING = "event_type_missing"
-    EVENT_TYPE_RESERVED = "event_type_reserved"
-    EVENT_TYPE_FORMERLY_RESERVED = "event_type_formerly_reserved"
-    ID_MISSING = "id_missing"
-    ID_TOO_SHORT = "id_too_short"
-    ID_INVALID = "id_invalid"
-    DEVICE_ID_ALL_ZERO = "device_id_all_zero"
-    TIME_INVALID = "time_invalid"
-    TIME_SUSPICIOUS = "time_suspicious"
-    STRING_TOO_LONG = "string_too_long"
-    NESTING_TOO_DEEP = "nesting_too_deep"
-    GROUPS_TOO_MANY = "groups_too_many"
-    REVENUE_INCOMPLETE = "revenue_incomplete"
-    REVENUE_MISMATCH = "revenue_mismatch"
-    NOT_A_NUMBER = "not_a_number"
-    NOT_AN_INTEGER = "not_an_integer"
-    INTEGER_OUT_OF_RANGE = "integer_out_of_range"
-    LAT_OUT_OF_RANGE = "lat_out_of_range"
-    LNG_OUT_OF_RANGE = "lng_out_of_range"
-    SESSION_ID_INVALID = "session_id_invalid"
-    PLAN_INVALID = "plan_invalid"
-    NOT_A_BOOLEAN = "not_a_boolean"
-    NOT_AN_OBJECT = "not_an_object"
-    DUPLICATE_EVENT = "duplicate_event"
-    INSERT_ID_KEY_MISSING = "insert_id_key_missing"
-    DAILY_QUOTA = "daily_quota"
-    OLD_USER_PROPERTIES = "old_user_properties"
-    TIME_MISSING = "time_missing"
-    DUPLICATE_INDEX = "duplicate_index"
-    # Identify and Group Identify (identify-api.md).
-    ADD_NOT_A_NUMBER = "add_not_a_number"
-    LIST_OPERATION_OBJECT = "list_operation_object"
-    DUPLICATE_ID = "duplicate_id"
-    UPDATES_PER_HOUR = "updates_per_hour"
-    FIELD_GROUP_RESET = "field_group_reset"
-    GROUP_MISSING = "group_missing"
-    TOO_MANY_PROPERTIES = "too_many_properties"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One rule: its code, how bad breaking it is, and where the reference says so."""
-
-    reason: Reason
-    severity: Severity
-    reference: str
-    rule: str
-
-
-_E, _W = Severity.ERROR, Severity.WARNING
-_KEYS, _GENERAL = "Event keys", "General rules"
-_IDENTIFY, _OPS, _GROUP = (
-    "identify-api.md, Identify", "identify-api.md, User property operations", "identify-api.md, Group Identify",
-)
-
-# The catalogue (data): one entry per reason. ID_TOO_SHORT is an ERROR only when removing
-# the id leaves the event with no usable id; otherwise a WARNING (see id_states()).
-RULES: dict[Reason, Rule] = {
-    r.reason: r
-    for r in (
-        Rule(Reason.EVENT_TYPE_MISSING, _E, _KEYS, "every event needs an event_type"),
-        Rule(Reason.EVENT_TYPE_RESERVED, _E, _KEYS, "reserved event types are not allowed"),
-        Rule(Reason.EVENT_TYPE_FORMERLY_RESERVED, _W, _KEYS, "session_start, session_end, revenue_amount: reserved only in older docs"),
-        Rule(Reason.ID_MISSING, _E, _KEYS, "every event needs a user_id or a device_id"),
-        Rule(Reason.ID_TOO_SHORT, _E, _KEYS, "ids shorter than min_id_length are removed"),
-        Rule(Reason.ID_INVALID, _E, _GENERAL, "ids on the invalid list are refused (400)"),
-        Rule(Reason.DEVICE_ID_ALL_ZERO, _E, _KEYS, "an all-zero device_id is dropped with an error"),
-        Rule(Reason.TIME_INVALID, _E, _KEYS, "time is an integer in ms since the epoch (not before it)"),
-        Rule(Reason.TIME_SUSPICIOUS, _W, _KEYS, "time far from now: probably a unit mix-up"),
-        Rule(Reason.STRING_TOO_LONG, _E, _GENERAL, "string values are at most 1024 characters"),
-        Rule(Reason.NESTING_TOO_DEEP, _E, _KEYS, "property objects nest at most 40 levels"),
-        Rule(Reason.GROUPS_TOO_MANY, _W, _KEYS, "at most 5 group types / 10 values are tracked"),
-        Rule(Reason.REVENUE_INCOMPLETE, _W, _KEYS, "productId/revenueType need price+quantity or revenue to count as revenue"),
-        Rule(Reason.REVENUE_MISMATCH, _W, _KEYS, "with price, quantity and revenue, revenue = price x quantity"),
-        Rule(Reason.NOT_A_NUMBER, _E, _KEYS, "numeric keys take finite JSON numbers"),
-        Rule(Reason.NOT_AN_INTEGER, _E, _KEYS, "integer keys take whole numbers"),
-        Rule(Reason.INTEGER_OUT_OF_RANGE, _E, _KEYS, "integers (keys and property values) fit a signed 64-bit long"),
-        Rule(Reason.LAT_OUT_OF_RANGE, _E, _KEYS, "location_lat is in [-90, 90]"),
-        Rule(Reason.LNG_OUT_OF_RANGE, _E, _KEYS, "location_lng is in [-180, 180]"),
-        Rule(Reason.SESSION_ID_INVALID, _E, _KEYS, "session_id is ms since the epoch, or -1"),
-        Rule(Reason.PLAN_INVALID, _E, _KEYS, "plan holds only branch, source, version strings"),
-        Rule(Reason.NOT_A_BOOLEAN, _E, _KEYS, "$skip_user_properties_sync is a boolean"),
-        Rule(Reason.NOT_AN_OBJECT, _E, _KEYS, "a whole properties/groups/plan value is an object"),
-        Rule(Reason.DUPLICATE_EVENT, _W, _KEYS, "events with the same insert_id (and device/user): Amplitude keeps one"),
-        # Not Amplitude's rule but the key's (key(...), _key_ids): no value, no insert_id.
-        Rule(Reason.INSERT_ID_KEY_MISSING, _E, _KEYS, "an insert_id made by key(...) needs a value in each key column"),
-        # Backfill pre-flight (_preflight): warnings about what the upload as a whole will meet.
-        Rule(Reason.DAILY_QUOTA, _W, "Limits", "at most 500,000 events per device/user in a rolling 24 hours"),
-        Rule(Reason.OLD_USER_PROPERTIES, _W, _KEYS,
-             "old events setting user_properties overwrite live values unless $skip_user_properties_sync"),
-        # An ERROR by default (a backfill would land at "now"); a WARNING with
-        # missing_time="upload_time", when the upload time is wanted.
-        Rule(Reason.TIME_MISSING, _E, _KEYS, "time mapped but empty: the server would use the upload time"),
-        # Not Amplitude's rule but pandas': labels that repeat make df.loc pick several rows.
-        Rule(Reason.DUPLICATE_INDEX, _W, _KEYS, "index labels repeat: select rows by position"),
-        Rule(Reason.ADD_NOT_A_NUMBER, _E, _OPS, "$add adds a number"),
-        Rule(Reason.LIST_OPERATION_OBJECT, _E, _OPS, "append/prepend/preInsert/postInsert/remove take a value or a list"),
-        Rule(Reason.DUPLICATE_ID, _W, _IDENTIFY, "two rows for one user (or group): sent in order, the later wins"),
-        Rule(Reason.UPDATES_PER_HOUR, _W, _IDENTIFY, "Amplitude drops a user's updates beyond 1800 per hour"),
-        Rule(Reason.FIELD_GROUP_RESET, _W, _IDENTIFY, "setting one location (device) field resets the others"),
-        Rule(Reason.GROUP_MISSING, _E, _GROUP, "a group identify needs group_type and group_value"),
-        Rule(Reason.TOO_MANY_PROPERTIES, _E, _GROUP, "at most 1024 group properties per request"),
-    )
-}
 
 # Reference, "Event keys" -> time: "any other form (ISO string, seconds, float) is a 400".
 # Times before this (2000-01-01T00:00:00Z) are almost always seconds read as milliseconds.

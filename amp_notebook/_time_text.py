@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from ._rule_table import RULES, Reason
 from ._times import time_to_ms
 
 __all__ = ["advice", "iso_times"]
@@ -100,34 +101,28 @@ def _day(day: int, month: int) -> str:
 
 
 def advice(value: object, column: Hashable | None) -> str:
-    """What to do about one unreadable time value, in words and as code that works."""
+    """What to do about one unreadable time value, in words and as code that works (the
+    words are the time_invalid rule's, in ``_rule_table``; this picks the case)."""
+    rule = RULES[Reason.TIME_INVALID]
     ref = "the column" if column is None else f"df[{column!r}]"
-    fix = f"{ref} = amp_notebook.iso_times({ref}"
     if not isinstance(value, str):
-        return ("time cannot be read as a point in time: Amplitude needs ms since the epoch; "
-                "use datetimes, ISO 8601 text or numbers (with time_unit=), or clear the value")
+        return rule.message("not text")
     if _NUMBER.match(value):
-        return (f"time {value!r} is a number written as text: {ref} = pd.to_numeric({ref}) "
-                "(and time_unit='s' if it counts seconds)")
+        return rule.message("number", value=value, ref=ref)
     m = _NUMERIC_DATE.match(value)
     if m:
         a, sep, b, year, rest = int(m[1]), m[2], int(m[3]), m[4], m[5]
         clock = next((f for pattern, f in _TIME_PARTS if pattern.match(rest)), None)
         month_first = None if clock is None else f"%m{sep}%d{sep}{'%Y' if len(year) == 4 else '%y'}{clock}"
         if 1 <= a <= 12 and 1 <= b <= 12 and a != b:
-            other = (f", or amp_notebook.iso_times({ref}, format={month_first!r}) for {_day(b, a)}"
-                     if month_first else "")
-            return (f"time {value!r} is not ISO 8601 and could be {_day(a, b)} or {_day(b, a)}: say "
-                    f"which: {fix}, dayfirst=True) for {_day(a, b)}{other} "
-                    f"(CLI: --dayfirst or --time-format {month_first or 'FORMAT'!r})")
+            readings = {"value": value, "ref": ref, "day_first": _day(a, b), "month_first": _day(b, a)}
+            if month_first:
+                return rule.message("either", **readings, format=month_first)
+            return rule.message("either, no format", **readings)
         if 13 <= a <= 31 and 1 <= b <= 12:
-            return (f"time {value!r} is not ISO 8601 and reads day first: {fix}, dayfirst=True) "
-                    "(CLI: --dayfirst)")
+            return rule.message("day first", value=value, ref=ref)
         if 1 <= a <= 12 and 1 <= b <= 31:
-            return (f"time {value!r} is not ISO 8601: {fix}) reads it, month first "
-                    f"(CLI: --time-format {month_first or 'FORMAT'!r})")
+            return rule.message("month first", value=value, ref=ref, format=month_first or "FORMAT")
     if _readable(value, format="mixed"):
-        return (f"time {value!r} is not ISO 8601: {fix}) reads it (or give its exact "
-                "format=...; CLI: --time-format FORMAT)")
-    return (f"time {value!r} cannot be read as a time: fix the value or clear it (Amplitude needs "
-            "ms since the epoch; ISO 8601 text, datetimes and numbers are read)")
+        return rule.message("readable", value=value, ref=ref)
+    return rule.message("unreadable", value=value)

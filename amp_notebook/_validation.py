@@ -25,7 +25,6 @@ from ._keys import (
     MAX_GROUP_TYPES,
     MAX_GROUP_VALUES,
     MAX_NESTING_DEPTH,
-    MAX_STRING_LENGTH,
     PLAN_FIELDS,
     normalise_name,
 )
@@ -33,7 +32,7 @@ from ._mapping import Const, Field, ResolvedMapping, first_column
 from ._preflight import QuotaCount, findings
 from ._prepared import PreparedColumns
 from ._report import FAILURE_COLUMNS, ValidationReport
-from ._rules import Reason, Severity
+from ._rule_table import RULES, Reason
 from ._time_text import advice as time_advice
 from ._times import check_tz, time_to_ms
 
@@ -42,8 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ValidateOptions", "validate_frame"]
 
-_ERR, _WARN = Severity.ERROR.value, Severity.WARNING.value
-MISSING_TIME = ("error", "upload_time")
+MISSING_TIME = tuple(RULES[Reason.TIME_MISSING].messages)  # the option's values: the rule's cases
 
 
 @dataclass(frozen=True)
@@ -122,15 +120,16 @@ class _Collector:
         reason: Reason,
         message: str | Sequence[str],
         *,
-        severity: Severity | np.ndarray = Severity.ERROR,
+        case: str = "",
         values: Sequence[object] | np.ndarray | None = None,
         key: str | None = None,
     ) -> None:
-        """Record a problem where ``mask`` is True.
+        """Record a problem where ``mask`` is True, with the severity the rules table gives
+        ``reason`` (and its ``case``: the one the message is written from).
 
         ``mask`` covers the rows (length n) or, for a constant, its one cell (length 1:
-        broadcast to every row). ``message``/``severity``/``values`` are one per hit
-        (aligned with ``np.flatnonzero(mask)``) or scalars.
+        broadcast to every row). ``message``/``values`` are one per hit (aligned with
+        ``np.flatnonzero(mask)``) or scalars.
         """
         where = np.flatnonzero(mask)
         if not where.size:
@@ -145,7 +144,7 @@ class _Collector:
                 values = _fill(src.values.iloc[0], where.size)
             else:
                 values = src.values.take(where).to_numpy(dtype=object)
-        sev: object = severity.value if isinstance(severity, Severity) else severity
+        sev = RULES[reason].severity_of(case).value
         self.orders.append(-1 if src is None else self.field_order.get(src.field, -1))
         self.blocks.append(
             (
@@ -249,19 +248,28 @@ def _per_value(details: np.ndarray, fmt: Callable[[Any], str]) -> list[str]:
     return out
 
 
-def _fmt(template: str, **names: object) -> Callable[[Any], str]:
-    """A message formatter for _per_value: ``{k}`` is the per-hit detail (an int)."""
-    return lambda k: template.format(k=int(k), **names)
+def _say(reason: Reason, case: str = "", /, **fields: object) -> str:
+    """A message of the rules table (``_rule_table.RULES``), fields filled in."""
+    return RULES[reason].message(case, **fields)
+
+
+def _said(
+    reason: Reason, case: str, name: str, convert: Callable[[Any], object] | None = None, /, **fields: object
+) -> Callable[[Any], str]:
+    """A formatter for _per_value: the per-hit detail (``convert``-ed) fills the field ``name``."""
+    rule = RULES[reason]
+    return lambda d: rule.message(case, **{name: d if convert is None else convert(d)}, **fields)
 
 
 # -- the rules, per field ----------------------------------------------------------------
 
 
 class _Validator:
-    # What a row becomes, in messages (Identify's validator says "identification"), and
-    # how to keep a short id (Identify sends no options, so min_id_length cannot change).
+    # What a row is called in messages (Identify's validator says "identification"), and
+    # the id_too_short cases (the id alone, another id kept): Identify sends no options,
+    # so its min_id_length cannot change.
     noun = "event"
-    short_id_hint = "use a longer id or pass a smaller min_id_length"
+    short_id_cases = ("", "kept")
 
     def __init__(
         self, df: pd.DataFrame, rm: ResolvedMapping, options: ValidateOptions,
@@ -330,14 +338,8 @@ class _Validator:
         long, n = R.too_long(strings, n)
         path = src.field.path
         self.out.add(
-            src,
-            long,
-            Reason.STRING_TOO_LONG,
-            _per_value(
-                n[long],
-                lambda k: f"{path} is {int(k):,} characters long; Amplitude allows at most "
-                f"{MAX_STRING_LENGTH:,} per string value: shorten it",
-            ),
+            src, long, Reason.STRING_TOO_LONG,
+            _per_value(n[long], _said(Reason.STRING_TOO_LONG, "", "n", int, path=path)),
         )
 
     def top_level(self, src: _Source) -> None:
@@ -358,11 +360,7 @@ class _Validator:
             self.numeric(src, integer=kind == "integer")
         elif kind == "boolean":
             bad = R.booleans_bad(src.values)
-            self.out.add(
-                src, bad, Reason.NOT_A_BOOLEAN,
-                f"{key} must be a boolean (True or False), not another type: convert the column "
-                "with .astype(bool) after fixing or clearing other values",
-            )
+            self.out.add(src, bad, Reason.NOT_A_BOOLEAN, _say(Reason.NOT_A_BOOLEAN, key=key))
         elif kind in ("object", "groups", "plan"):  # pragma: no cover - routed elsewhere
             return
         else:
@@ -374,37 +372,17 @@ class _Validator:
         """Reference, "Event keys" -> event_type: required; reserved names are refused."""
         strings = self.strings(src)
         absent, reserved, formerly = R.event_type_problems(strings)
-        self.out.add(
-            src, absent, Reason.EVENT_TYPE_MISSING,
-            "event_type is missing or blank: every event needs one; fill the cell, or map "
-            "event_type=const('Name') for a single event name",
-        )
-        self.out.add(
-            src, reserved, Reason.EVENT_TYPE_RESERVED,
-            _per_value(
-                strings.to_numpy(dtype=object)[reserved],
-                lambda v: f"event_type {v!r} is reserved by Amplitude and refused: rename the event",
-            ),
-        )
-        self.out.add(
-            src, formerly, Reason.EVENT_TYPE_FORMERLY_RESERVED,
-            _per_value(
-                strings.to_numpy(dtype=object)[formerly],
-                lambda v: f"event_type {v!r} was reserved in older Amplitude docs; today only the "
-                "'[Amplitude] ...' names are, so it is sent and accepted (GA4/Firebase exports use "
-                "it); rename it if it must not look like Amplitude's own session or revenue events",
-            ),
-            severity=Severity.WARNING,
-        )
+        self.out.add(src, absent, Reason.EVENT_TYPE_MISSING, _say(Reason.EVENT_TYPE_MISSING))
+        names = strings.to_numpy(dtype=object)
+        for reason, hits in ((Reason.EVENT_TYPE_RESERVED, reserved), (Reason.EVENT_TYPE_FORMERLY_RESERVED, formerly)):
+            self.out.add(src, hits, reason, _per_value(names[hits], _said(reason, "", "value")))
         self.string_length(src, strings)
 
     def event_type_mapped(self) -> None:
         if self.rm.get("event_type") is None:
             self.out.add(
                 None, np.ones(self.n, dtype=bool), Reason.EVENT_TYPE_MISSING,
-                "no event_type is mapped: every event needs one; map a column "
-                "(mapping={'event_type': 'col'}) or a constant (event_type=const('Name'))",
-                key="event_type",
+                _say(Reason.EVENT_TYPE_MISSING, "unmapped"), case="unmapped", key="event_type",
             )
 
     # -- numbers ---------------------------------------------------------------------
@@ -413,47 +391,25 @@ class _Validator:
         key = src.field.key
         num = R.numbers(src.values, datetimes_as_ms=integer)
         self.nums[key] = (src, num)
-        kind = "an integer" if integer else "a number"
-        self.out.add(
-            src, num.bad, Reason.NOT_A_NUMBER,
-            f"{key} must be {kind}; this value is not a finite number (text, a boolean, inf, "
-            "...) and would be left out of the event: convert the column with pd.to_numeric, "
-            "or clear the value",
-        )
+        kind = "integer" if integer else ""
+        self.out.add(src, num.bad, Reason.NOT_A_NUMBER, _say(Reason.NOT_A_NUMBER, kind, key=key), case=kind)
         big = np.zeros(len(src.values), dtype=bool)
         if integer:
             big = R.out_of_int64(src.values)
             self.integer_out_of_range(src, big)
             self.out.add(
-                src, num.not_integer() & ~big, Reason.NOT_AN_INTEGER,
-                f"{key} must be a whole number (Amplitude types it integer); round or fix it",
+                src, num.not_integer() & ~big, Reason.NOT_AN_INTEGER, _say(Reason.NOT_AN_INTEGER, key=key)
             )
         if key == "session_id":
-            self.out.add(
-                src, R.session_id_bad(num) & ~big, Reason.SESSION_ID_INVALID,
-                "session_id is negative: use the session start in ms since the epoch, "
-                "or -1 for 'no session'",
-            )
+            self.out.add(src, R.session_id_bad(num) & ~big, Reason.SESSION_ID_INVALID, _say(Reason.SESSION_ID_INVALID))
         elif key == "location_lat":
-            self.out.add(
-                src, R.lat_bad(num), Reason.LAT_OUT_OF_RANGE,
-                "location_lat is outside [-90, 90] degrees: check it is a latitude "
-                "(not swapped with location_lng) in degrees",
-            )
+            self.out.add(src, R.lat_bad(num), Reason.LAT_OUT_OF_RANGE, _say(Reason.LAT_OUT_OF_RANGE))
         elif key == "location_lng":
-            self.out.add(
-                src, R.lng_bad(num), Reason.LNG_OUT_OF_RANGE,
-                "location_lng is outside [-180, 180] degrees: check it is a longitude in degrees",
-            )
+            self.out.add(src, R.lng_bad(num), Reason.LNG_OUT_OF_RANGE, _say(Reason.LNG_OUT_OF_RANGE))
 
     def integer_out_of_range(self, src: _Source, big: np.ndarray) -> None:
         """Reference, "Event keys": integers are longs (session_id "integer (long)")."""
-        self.out.add(
-            src, big, Reason.INTEGER_OUT_OF_RANGE,
-            f"{src.field.path} is an integer outside the signed 64-bit range (-2**63 .. 2**63-1) "
-            "that Amplitude reads numbers in: it would lose digits or be refused; fix the value, "
-            "or send an id-like number as text (.astype(str))",
-        )
+        self.out.add(src, big, Reason.INTEGER_OUT_OF_RANGE, _say(Reason.INTEGER_OUT_OF_RANGE, path=src.field.path))
 
     # -- time ------------------------------------------------------------------------
     def time(self, src: _Source) -> None:
@@ -483,37 +439,18 @@ class _Validator:
             negative = ~bad & (ms < 0)
         self.out.add(
             src, negative, Reason.TIME_INVALID,
-            _per_value(
-                ms[negative],
-                lambda v: f"time is {_iso(v)}, before 1970-01-01 (negative ms since the epoch): "
-                "Amplitude refuses it; fix the value (seconds or a wrong time_unit?)",
-            ),
+            _per_value(ms[negative], _said(Reason.TIME_INVALID, "negative", "when", _iso)),
         )
         bad = bad | negative
         self.time_missing(src, np.isnan(ms) & ~bad)
         early, late = R.time_flags(ms, self.options.now_ms)
         numeric = src.values.dtype.kind in "iuf" and not R.is_bool_dtype(src.values.dtype)
-        if numeric and self.options.time_unit in (None, "ms"):
-            hint_early = "probably seconds read as milliseconds: pass time_unit='s'"
-        else:
-            hint_early = "check the value (a typo, or the wrong time_unit?)"
-        self.out.add(
-            src, early & ~bad, Reason.TIME_SUSPICIOUS,
-            _per_value(
-                ms[early & ~bad],
-                lambda v: f"time is {_iso(v)}, before 2000-01-01: {hint_early}",
-            ),
-            severity=Severity.WARNING,
-        )
-        self.out.add(
-            src, late & ~bad, Reason.TIME_SUSPICIOUS,
-            _per_value(
-                ms[late & ~bad],
-                lambda v: f"time is {_iso(v)}, more than a day after now: microseconds or "
-                "nanoseconds read as milliseconds (pass time_unit='us' or 'ns'), or a wrong clock",
-            ),
-            severity=Severity.WARNING,
-        )
+        seconds = numeric and self.options.time_unit in (None, "ms")
+        for case, hits in (("seconds" if seconds else "early", early & ~bad), ("late", late & ~bad)):
+            self.out.add(
+                src, hits, Reason.TIME_SUSPICIOUS,
+                _per_value(ms[hits], _said(Reason.TIME_SUSPICIOUS, case, "when", _iso)),
+            )
 
     def time_missing(self, src: _Source, missing: np.ndarray) -> None:
         """Reference, "Event keys" -> time: "when absent the server uses the upload time".
@@ -521,20 +458,9 @@ class _Validator:
         With ``time`` mapped, an empty cell (NaN, NaT, None, "") is a row that would be
         dated at the upload time: a backfill would put part of its history at "now".
         """
-        if self.options.missing_time == "upload_time":
-            self.out.add(
-                src, missing, Reason.TIME_MISSING,
-                "time is empty: the event is sent without it and Amplitude dates it at the "
-                "upload time (missing_time='upload_time')",
-                severity=Severity.WARNING,
-            )
-            return
-        self.out.add(
-            src, missing, Reason.TIME_MISSING,
-            "time is empty: sent without it, Amplitude would date the event at the upload "
-            "time, not when it happened; fill the cell or drop the row, or pass "
-            "missing_time='upload_time' to send it with the upload time on purpose",
-        )
+        # The option names the case (and so the severity) in the rules table.
+        case = self.options.missing_time
+        self.out.add(src, missing, Reason.TIME_MISSING, _say(Reason.TIME_MISSING, case), case=case)
 
     # -- nested values -----------------------------------------------------------------
     def nested_walk(self, src: _Source, *, base_depth: int) -> list[R.Walk | None]:
@@ -564,9 +490,10 @@ class _Validator:
             src, too_deep, Reason.NESTING_TOO_DEEP,
             _per_value(
                 depths[too_deep],
-                lambda d: f"{src.field.key} would nest {'more than ' if d > MAX_NESTING_DEPTH + 1 else ''}"
-                f"{min(int(d), MAX_NESTING_DEPTH + 1)} levels deep through {path}; Amplitude allows "
-                f"at most {MAX_NESTING_DEPTH}: flatten the value",
+                lambda d: _say(
+                    Reason.NESTING_TOO_DEEP, "deeper" if d > MAX_NESTING_DEPTH + 1 else "",
+                    key=src.field.key, depth=min(int(d), MAX_NESTING_DEPTH + 1), path=path,
+                ),
             ),
         )
         long = np.array([w is not None and bool(w.long_strings) for w in walks])
@@ -575,11 +502,9 @@ class _Validator:
             for w in (w for w in walks if w is not None and w.long_strings):
                 inner, s = w.long_strings[0]
                 more = len(w.long_strings) - 1
-                msgs.append(
-                    f"{path}{inner} is {len(s):,} characters long; Amplitude allows at most "
-                    f"{MAX_STRING_LENGTH:,} per string value: shorten it"
-                    + (f" ({more} more too-long strings in this value)" if more else "")
-                )
+                fields: dict[str, object] = {"path": path + inner, "n": len(s)}
+                msgs.append(_say(Reason.STRING_TOO_LONG, "more", **fields, more=more) if more
+                            else _say(Reason.STRING_TOO_LONG, **fields))
                 vals.append(s)
             self.out.add(src, long, Reason.STRING_TOO_LONG, msgs, values=vals)
 
@@ -603,11 +528,7 @@ class _Validator:
         present = ~R.missing(src.values)
         bad = present & np.fromiter((not isinstance(v, dict) for v in cells), bool, len(cells))
         key = src.field.key
-        self.out.add(
-            src, bad, Reason.NOT_AN_OBJECT,
-            f"{key} is mapped to this whole column, so each cell must be a dict; this one is "
-            "not and would be left out (a JSON string? parse it with json.loads first)",
-        )
+        self.out.add(src, bad, Reason.NOT_AN_OBJECT, _say(Reason.NOT_AN_OBJECT, key=key))
 
     def plan(self, src: _Source) -> None:
         """Reference, "Event keys" -> plan: only branch, source, version (strings)."""
@@ -617,11 +538,7 @@ class _Validator:
             return
         present = ~R.missing(src.values)
         if not R.plan_name_ok(name):
-            self.out.add(
-                src, present, Reason.PLAN_INVALID,
-                f"plan has no field {name!r}: Amplitude's tracking plan takes only branch, "
-                "source and version; map this column somewhere else",
-            )
+            self.out.add(src, present, Reason.PLAN_INVALID, _say(Reason.PLAN_INVALID, name=name))
             return
         # Values are sent as strings (str() of whatever the cell holds): only the length matters.
         self.string_length(src, self.strings(src))
@@ -638,12 +555,8 @@ class _Validator:
             src,
             np.array([bool(e) for e in extra], dtype=bool),
             Reason.PLAN_INVALID,
-            [
-                f"plan has the field(s) {', '.join(e)}: Amplitude's tracking plan takes only "
-                "branch, source and version"
-                for e in extra
-                if e
-            ],
+            [_say(Reason.PLAN_INVALID, "fields", fields=", ".join(e)) for e in extra if e],
+            case="fields",
         )
         self.report_walks(src, self.nested_walk(src, base_depth=0), base_depth=0, numbers=False)
 
@@ -688,34 +601,13 @@ class _Validator:
             name = src.field.path
             over_types = (types[:, j] > 0) & (types_seen[:, j] > MAX_GROUP_TYPES)
             over_values = (counts[:, j] > 0) & ~over_types & (values_seen[:, j] > MAX_GROUP_VALUES)
-            self.out.add(
-                src, over_types, Reason.GROUPS_TOO_MANY,
-                _per_value(
-                    types_seen[over_types, j],
-                    _fmt(
-                        "{name} brings this event to {k:,} group types; Amplitude tracks at most "
-                        f"{MAX_GROUP_TYPES} group types per event and silently drops the rest: "
-                        "drop or merge group columns",
-                        name=name,
-                    ),
-                ),
-                severity=Severity.WARNING,
-                values=self.values_at(src, over_types),
-            )
-            self.out.add(
-                src, over_values, Reason.GROUPS_TOO_MANY,
-                _per_value(
-                    values_seen[over_values, j],
-                    _fmt(
-                        "{name} brings this event to {k:,} group values; Amplitude tracks at "
-                        f"most {MAX_GROUP_VALUES} per event and silently drops the rest: send "
-                        "fewer values",
-                        name=name,
-                    ),
-                ),
-                severity=Severity.WARNING,
-                values=self.values_at(src, over_values),
-            )
+            for case, over, seen in (("types", over_types, types_seen), ("values", over_values, values_seen)):
+                self.out.add(
+                    src, over, Reason.GROUPS_TOO_MANY,
+                    _per_value(seen[over, j], _said(Reason.GROUPS_TOO_MANY, case, "n", int, path=name)),
+                    case=case,
+                    values=self.values_at(src, over),
+                )
 
     def values_at(self, src: _Source, mask: np.ndarray) -> np.ndarray:
         """The cell values at the hits of a per-row mask (a constant: its value)."""
@@ -740,66 +632,30 @@ class _Validator:
 
         neither = ~us.present & ~ds.present
         first = self.ids.get("user_id") or self.ids.get("device_id")
+        case = "" if first else "unmapped"
         self.out.add(
             first[0] if first else None, neither, Reason.ID_MISSING,
-            (f"neither user_id nor device_id is set: every {self.noun} needs at least one; fill one, "
-             "or drop the row" if first else
-             f"no user_id or device_id column is mapped: every {self.noun} needs at least one; map one "
-             "(mapping={'user_id': 'col'})") + _ids_in_index_hint(self.df, self.ids),
-            key=first[0].field.path if first else "user_id",
+            _say(Reason.ID_MISSING, case, noun=self.noun, hint=_ids_in_index_hint(self.df, self.ids)),
+            case=case, key=first[0].field.path if first else "user_id",
         )
         for key, other_key in (("user_id", "device_id"), ("device_id", "user_id")):
             if key not in self.ids:
                 continue
             src, st = self.ids[key][0], states[key]
             other = states[other_key]
-            self.out.add(
-                src, st.invalid, Reason.ID_INVALID,
-                f"{key} is on Amplitude's list of invalid ids (null, none, unknown, 0, -1, ... "
-                "compared case-insensitively) and the request is refused: use a real id or "
-                "clear the cell",
-            )
-            self.out.add(
-                src, st.all_zero, Reason.DEVICE_ID_ALL_ZERO,
-                "device_id is all zeros (e.g. an iOS Limit Ad Tracking IDFA): Amplitude drops "
-                f"the {self.noun} with an error; clear the cell (Amplitude derives a device id from "
-                "user_id) or use a real id",
-            )
+            self.out.add(src, st.invalid, Reason.ID_INVALID, _say(Reason.ID_INVALID, key=key))
+            self.out.add(src, st.all_zero, Reason.DEVICE_ID_ALL_ZERO, _say(Reason.DEVICE_ID_ALL_ZERO, noun=self.noun))
             # Removing a short id is fatal only when the event has no usable id left.
-            lone = st.short & ~other.usable
-            kept = st.short & other.usable
-            self.out.add(
-                src, lone, Reason.ID_TOO_SHORT,
-                _per_value(
-                    st.length[lone],
-                    _fmt(
-                        "{key} has {k} characters, fewer than min_id_length={m}: Amplitude "
-                        "removes it and the {noun} is left with no id; {hint}",
-                        key=key,
-                        m=m,
-                        noun=self.noun,
-                        hint=self.short_id_hint,
-                    ),
-                ),
-                values=self.values_at(src, lone),
-            )
-            self.out.add(
-                src, kept, Reason.ID_TOO_SHORT,
-                _per_value(
-                    st.length[kept],
-                    _fmt(
-                        "{key} has {k} characters, fewer than min_id_length={m}: Amplitude "
-                        "removes it and keeps the {noun} under its {other}; {hint}",
-                        key=key,
-                        m=m,
-                        other=other_key,
-                        noun=self.noun,
-                        hint=self.short_id_hint,
-                    ),
-                ),
-                severity=Severity.WARNING,
-                values=self.values_at(src, kept),
-            )
+            for case, hits in zip(self.short_id_cases, (st.short & ~other.usable, st.short & other.usable), strict=True):
+                fields = {"key": key, "min": m, "noun": self.noun}
+                if case.endswith("kept"):
+                    fields["other"] = other_key
+                self.out.add(
+                    src, hits, Reason.ID_TOO_SHORT,
+                    _per_value(st.length[hits], _said(Reason.ID_TOO_SHORT, case, "n", int, **fields)),
+                    case=case,
+                    values=self.values_at(src, hits),
+                )
 
     def revenue_rules(self) -> None:
         """Reference, "Event keys": productId / revenueType need price and quantity, or revenue;
@@ -821,12 +677,7 @@ class _Validator:
             bad = has(key) & ~ok
             if key == "revenueType" and "productId" in self.present:
                 bad &= ~has("productId")  # one failure per row is enough
-            self.out.add(
-                src, bad, Reason.REVENUE_INCOMPLETE,
-                f"{key} is set but the event has neither revenue nor both price and quantity: "
-                "Amplitude accepts the event but records no revenue; map revenue, or price and quantity",
-                severity=Severity.WARNING,
-            )
+            self.out.add(src, bad, Reason.REVENUE_INCOMPLETE, _say(Reason.REVENUE_INCOMPLETE, key=key))
         if all(k in self.nums for k in ("price", "quantity", "revenue")):
             p, q, r = (self.nums[k][1].values for k in ("price", "quantity", "revenue"))
             p, q, r = (np.broadcast_to(a, (self.n,)) for a in (p, q, r))
@@ -836,12 +687,7 @@ class _Validator:
             expected = (p * q)[off]
             self.out.add(
                 src, off, Reason.REVENUE_MISMATCH,
-                _per_value(
-                    expected,
-                    lambda x: f"revenue differs from price x quantity = {x:g}; when all three are "
-                    "sent Amplitude takes revenue = price x quantity: send revenue alone, or fix it",
-                ),
-                severity=Severity.WARNING,
+                _per_value(expected, _said(Reason.REVENUE_MISMATCH, "", "expected")),
                 values=self.values_at(src, off),
             )
 
@@ -855,7 +701,7 @@ def _ids_in_index_hint(df: pd.DataFrame, mapped: Mapping[str, object]) -> str:
     names = [n for n in df.index.names if isinstance(n, str) and _ID_NAMES.get(normalise_name(n)) not in (None, *mapped)]
     if not names:
         return ""
-    return f"; the index {names[0]!r} looks like an id: df.reset_index() makes it a column again"
+    return _say(Reason.ID_MISSING, "index", name=names[0])
 
 
 def _iso(ms: object) -> str:
@@ -926,7 +772,7 @@ def _preflight_failures(
     out = _Collector(df, rm)
     for f in found:
         src = _source(df, f.field) if f.field is not None else None
-        out.add(src, f.mask, f.reason, f.messages, severity=Severity.WARNING, values=f.values, key=f.key)
+        out.add(src, f.mask, f.reason, f.messages, values=f.values, key=f.key)
     return out.frame(df.index)
 
 
@@ -936,8 +782,7 @@ def _key_failures(df: pd.DataFrame, rm: ResolvedMapping, keys: KeyScan) -> pd.Da
     for name, label, mask in keys.missing:
         src = None if label is None else _Source(Field("insert_id", None, label), R.plain(first_column(df, label)), label)
         out.add(src, mask, Reason.INSERT_ID_KEY_MISSING,
-                f"no value in {name!r}, a column of insert_id={rm.insert_id_key!r}: "
-                "the row cannot get its insert_id and is not sent; fill it", key="insert_id")
+                _say(Reason.INSERT_ID_KEY_MISSING, name=name, key=rm.insert_id_key), key="insert_id")
     return out.frame(df.index)
 
 
@@ -958,19 +803,11 @@ def _duplicate_failures(df: pd.DataFrame, rm: ResolvedMapping, later: np.ndarray
             continue
         mask = np.zeros(len(df), dtype=bool)
         mask[later[pick]] = True  # later is sorted: messages line up with flatnonzero(mask)
-        if own_id:
-            text = "same insert_id as row {!r} for the same device/user: Amplitude keeps only the first of them"
-        elif constant:
-            text = "same insert_id as row {!r} (a constant): Amplitude keeps one event per device/user"
-        elif rm.insert_id_key is not None:
-            named = repr(rm.insert_id_key).replace("{", "{{").replace("}", "}}")
-            text = (f"same {named} values as row {{!r}} for the same device/user: one insert_id, "
-                    "Amplitude keeps only the first of them")
-        else:
-            text = ("same event as row {!r} (every mapped value equal): both get the same insert_id and "
-                    "Amplitude keeps one; map an insert_id column if both really happened")
-        out.add(src if own_id else None, mask, Reason.DUPLICATE_EVENT, [text.format(f) for f, p in zip(firsts, pick, strict=True) if p],
-                severity=Severity.WARNING, key="insert_id")
+        case = "own" if own_id else "constant" if constant else "key" if rm.insert_id_key is not None else "content"
+        fields = {"key": rm.insert_id_key} if case == "key" else {}
+        rows = [f for f, p in zip(firsts, pick, strict=True) if p]
+        out.add(src if own_id else None, mask, Reason.DUPLICATE_EVENT,
+                [_say(Reason.DUPLICATE_EVENT, case, row=f, **fields) for f in rows], case=case, key="insert_id")
     return out.frame(df.index)
 
 
@@ -991,13 +828,7 @@ def _duplicate_index_failures(df: pd.DataFrame, rm: ResolvedMapping) -> pd.DataF
     later = np.flatnonzero(first != np.arange(len(df)))
     mask = np.zeros(len(df), dtype=bool)
     mask[later] = True
-    messages = _per_value(
-        first[later],
-        lambda p: f"this row's index label is also the label of position {int(p)}: df.loc[...] with it "
-        "picks both rows; select by position (result.to_resend(), df.iloc), or give the frame "
-        "unique labels (pd.concat(..., ignore_index=True), df.reset_index(drop=True))",
-    )
+    messages = _per_value(first[later], _said(Reason.DUPLICATE_INDEX, "", "position", int))
     out = _Collector(df, rm)
-    out.add(None, mask, Reason.DUPLICATE_INDEX, messages, severity=Severity.WARNING, key="index",
-            values=flat.take(later).to_numpy(dtype=object))
+    out.add(None, mask, Reason.DUPLICATE_INDEX, messages, key="index", values=flat.take(later).to_numpy(dtype=object))
     return out.frame(df.index)

@@ -8,11 +8,15 @@ imported under the same module name, so ``from conftest import`` would find thei
 
 from __future__ import annotations
 
+import re
+import string
+
 import numpy as np
 import pandas as pd
 
 import amp_notebook as amp
 from amp_notebook._batching import Batch
+from amp_notebook._rule_table import RULES, Reason
 from amp_notebook._scheduler import Scheduler
 
 SETTLED = {"ingested", "rejected", "failed", "skipped"}
@@ -65,3 +69,18 @@ def drain(s: Scheduler, now: float = 0.0, limit: int = 100_000) -> tuple[list[Ba
     """Run the loop with a fake clock until nothing is pending: the batches, and the time at the end."""
     timed, now = drain_timed(s, now, limit)
     return [b for _, b in timed], now
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    """A message template of the rules table as a regex: its words exactly, any text for a field."""
+    parts = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        parts.append(re.escape(literal))
+        if name:
+            parts.append(".*?")
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def matches_its_rule(reason: str, message: str) -> bool:
+    """Whether a failures row's message is one of its reason's templates, filled in."""
+    return any(template_pattern(t).fullmatch(message) for t in RULES[Reason(reason)].messages.values())

@@ -42,7 +42,7 @@ LAYERS = (
         (
             "_exceptions", "_config", "_keys", "_logging", "_words", "_options",
             "_mapping", "_insert_key", "_key_ids", "_times", "_time_text", "_values", "_prepared", "_send_as_is", "_encoding",
-            "_rules", "_validation", "_duplicates", "_preflight", "_unmapped",
+            "_rule_table", "_rules", "_validation", "_duplicates", "_preflight", "_unmapped",
             "_plan", "_pool", "_live", "_throttle", "_batching", "_scheduler", "_estimate",
             "_responses", "_blame", "_retry", "_wire", "_form", "_progress_model",
             "_report", "_styler", "_result", "_summary", "_rowreport", "_sent",
