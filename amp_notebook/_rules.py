@@ -134,8 +134,16 @@ def string_cells(values: pd.Series) -> pd.Series | None:
         return fast_text(values)
     if not is_object(values.dtype) or object_kind(values) == "empty":
         return None
-    is_str = np.fromiter((isinstance(v, str) for v in values.to_numpy()), bool, len(values))
-    return cast(pd.Series, values.where(is_str))
+    cells = values.to_numpy()
+    is_str = np.fromiter((isinstance(v, str) for v in cells), bool, len(values))
+    strings = values.where(is_str)
+    # Reference, "General rules": every string value <= 1024 characters; the encoder sends
+    # bytes as their UTF-8 text (_values), so they are judged as that text.
+    raw = np.flatnonzero(np.fromiter((isinstance(v, (bytes, bytearray)) for v in cells), bool, len(values)))
+    if raw.size:
+        strings = strings.astype(object)
+        strings.iloc[raw] = [_text_of(cells[i]) for i in raw]
+    return cast(pd.Series, strings)
 
 
 @functools.lru_cache(maxsize=1)
@@ -433,8 +441,16 @@ def _children(obj: object) -> Iterable[object] | None:
     return None
 
 
+def _text_of(raw: bytes | bytearray) -> str:
+    """Bytes as the encoder sends them: their UTF-8 text (``_values``)."""
+    return bytes(raw).decode("utf-8", errors="replace")
+
+
 def _long(x: object) -> bool:
-    return isinstance(x, (str, bytes)) and len(x) > MAX_STRING_LENGTH
+    """A string (or bytes, sent as their text) over 1024 characters."""
+    if isinstance(x, (bytes, bytearray)):  # never fewer bytes than characters: decode only the long ones
+        return len(x) > MAX_STRING_LENGTH and len(_text_of(x)) > MAX_STRING_LENGTH
+    return isinstance(x, str) and len(x) > MAX_STRING_LENGTH
 
 
 def _scan(value: object, max_depth: int) -> tuple[int, bool, bool]:
@@ -448,8 +464,10 @@ def _scan(value: object, max_depth: int) -> tuple[int, bool, bool]:
             continue
         for x in _children(obj) or ():
             tx = type(x)
-            if tx is str or tx is bytes:
+            if tx is str:
                 has_long = has_long or len(x) > MAX_STRING_LENGTH  # type: ignore[arg-type]
+            elif tx is bytes:
+                has_long = has_long or _long(x)
             elif tx is int:
                 big = big or not INTEGER_MIN <= x <= INTEGER_MAX  # type: ignore[operator]
             elif tx is float or tx is bool or x is None:
@@ -470,7 +488,7 @@ def _long_strings(value: object, max_depth: int) -> tuple[tuple[str, str], ...]:
     while stack:
         obj, level, path = stack.pop()
         if _long(obj):
-            text = obj if isinstance(obj, str) else cast(bytes, obj).decode("utf-8", "replace")
+            text = obj if isinstance(obj, str) else _text_of(cast(bytes, obj))
             found.append((path, text))
             continue
         if isinstance(obj, np.ndarray):
@@ -513,7 +531,7 @@ def walk(value: object, *, max_depth: int = MAX_NESTING_DEPTH) -> Walk:
             return _FLAT_WALK
     if _children(value) is None:
         if _long(value):
-            return Walk(0, ((("", value if isinstance(value, str) else str(value)),)))
+            return Walk(0, ((("", value if isinstance(value, str) else _text_of(cast(bytes, value))),)))
         if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and (
             not INTEGER_MIN <= int(value) <= INTEGER_MAX
         ):

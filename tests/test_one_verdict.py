@@ -164,8 +164,11 @@ CASES = [
     C("property 1024 chars", {"event_properties.a": "x" * 1024}, "ok"),
     C("property list with a long string", {"event_properties.a": ["ok", "x" * 1025]}, "error"),
     # Bytes are sent as their UTF-8 text (reference, "General rules": every string value).
+    C("property bytes of 2000 characters", {"event_properties.a": b"x" * 2000}, "error"),
+    C("property bytes of 1025 two-byte characters", {"event_properties.a": "é".encode() * 1025}, "error"),
     C("property bytes of 1024 characters", {"event_properties.a": "é".encode() * 1024}, "ok"),
     C("property list with long bytes", {"event_properties.a": ["ok", b"x" * 1025]}, "error"),
+    C("property list with bytes of 600 two-byte characters", {"event_properties.a": ["ok", "é".encode() * 600]}, "ok"),
     C("property name 2000 chars", {"event_properties": {"k" * 2000: 1}}, "ok"),
     C("properties 40 levels", {"event_properties": nested(40)}, "ok"),
     C("properties 41 levels", {"event_properties": nested(41)}, "error"),
