@@ -48,8 +48,9 @@ from ._send import (
     Seams,
     Target,
     UploadPlan,
-    carry_out,
+    count_requests,
     envelope,
+    send,
     with_timeout,
 )
 from ._upload import skip_invalid
@@ -105,7 +106,8 @@ def _notes(m: IdentifyMapping, wire: FormWire) -> tuple[str, ...]:
 async def identify_frame(df: pd.DataFrame, mapping: Mapping[str, object] | None, options: IdentifyOptions,
                          to: Target, seams: Seams = NO_SEAMS) -> UploadResult:
     """Validate ``df`` as identifications, send the valid rows, say what happened to each row."""
-    return await carry_out(plan(df, mapping, options, to), seams)
+    planned = plan(df, mapping, options, to)
+    return count_requests(planned) if planned.dry_run else await send(planned, seams)
 
 
 def plan(df: pd.DataFrame, mapping: Mapping[str, object] | None, options: IdentifyOptions,

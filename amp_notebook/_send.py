@@ -41,7 +41,7 @@ from ._wire import Wire
 from ._words import plural
 
 __all__ = [
-    "NO_SEAMS", "Seams", "Target", "UploadPlan", "carry_out", "count_requests", "envelope", "forget_last_result", "last_result", "remember",
+    "NO_SEAMS", "Seams", "Target", "UploadPlan", "count_requests", "envelope", "forget_last_result", "last_result", "remember",
     "send", "settle", "with_timeout",
 ]
 
@@ -166,11 +166,6 @@ def count_requests(plan: UploadPlan) -> UploadResult:
         else:
             plan.ledger.mark([item.position], REJECTED, *plan.wire.too_large(item.nbytes, plan.limits))
     return settle(plan, batches=batches)
-
-
-async def carry_out(plan: UploadPlan, seams: Seams = NO_SEAMS) -> UploadResult:
-    """A dry run counts the requests (:func:`count_requests`); a real one sends (:func:`send`)."""
-    return count_requests(plan) if plan.dry_run else await send(plan, seams)
 
 
 async def send(plan: UploadPlan, seams: Seams = NO_SEAMS) -> UploadResult:

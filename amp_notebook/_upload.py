@@ -43,8 +43,9 @@ from ._send import (
     Seams,
     Target,
     UploadPlan,
-    carry_out,
+    count_requests,
     envelope,
+    send,
     with_timeout,
 )
 from ._send_as_is import cells_to_send_as_is
@@ -70,7 +71,8 @@ async def upload_frame(df: pd.DataFrame, mapping: Mapping[str, object] | Resolve
                        options: UploadOptions, to: Target, seams: Seams = NO_SEAMS) -> UploadResult:
     """Validate ``df``, send the valid rows to ``to``, and return what happened to each row."""
     now_ms = options.now_ms if options.now_ms is not None else int(time.time() * 1000)
-    return await carry_out(plan(df, mapping, options, to, now_ms=now_ms), seams)
+    planned = plan(df, mapping, options, to, now_ms=now_ms)
+    return count_requests(planned) if planned.dry_run else await send(planned, seams)
 
 
 def plan(df: pd.DataFrame, mapping: Mapping[str, object] | ResolvedMapping | None, options: UploadOptions,

@@ -159,7 +159,7 @@ def test_the_429_pause_is_identifys_15_seconds(monkeypatch: pytest.MonkeyPatch) 
         seen["settings"] = plan.settings
         return amp.UploadResult(frame=plan.frame, ledger=plan.ledger)
 
-    monkeypatch.setattr(_identify_upload, "carry_out", capture)
+    monkeypatch.setattr(_identify_upload, "send", capture)
     users(2).amplitude.identify(api_key=KEY, progress=False)
     assert seen["settings"].retry.throttle_pause_s == 15.0
     assert seen["settings"].wire.content_type == "application/x-www-form-urlencoded"
