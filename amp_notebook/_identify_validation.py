@@ -155,7 +155,9 @@ def _identities(df: pd.DataFrame, m: IdentifyMapping) -> tuple[pd.Series, str]:
         return cast(pd.Series, values.astype(object).reset_index(drop=True))
 
     if m.kind == "group":
-        return strings("group_type").astype(str) + "\x00" + strings("group_value"), "group"
+        # object dtype throughout: pandas 3's str dtype cannot add an object column (a
+        # group_value column of only missing cells is one).
+        return strings("group_type").astype(str).astype(object) + "\x00" + strings("group_value"), "group"
     users = strings("user_id")
     return users.where(users.notna(), "device:" + strings("device_id")), "user"
 

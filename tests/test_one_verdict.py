@@ -15,6 +15,8 @@ rows are accepted. ``DIFFERENCES`` lists the deliberate exceptions with their re
 and asserts them too, so neither side can drift without this file saying so. Every
 message on the way is its reason's template in the rules table (``_rule_table``), and
 every reason whose rows reach the events API (its origin in the table says) has a case.
+Identify's and Group Identify's rules are walked the same way, through ``validate_identify``
+and the sandbox's ``/identify`` and ``/groupidentify``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -32,9 +35,15 @@ from builders import matches_its_rule  # a message is its reason's template
 import amp_notebook as amp
 from amp_notebook import RetryPolicy
 from amp_notebook._mapping import resolve_mapping
-from amp_notebook._rule_table import RULES, Reason
+from amp_notebook._rule_table import RULES, Origin, Reason
 from amp_notebook._validation import ValidateOptions, validate_frame
-from amp_notebook.sandbox import HTTP_PATH, Sandbox, SandboxConfig
+from amp_notebook.sandbox import (
+    GROUP_IDENTIFY_PATH,
+    HTTP_PATH,
+    IDENTIFY_PATH,
+    Sandbox,
+    SandboxConfig,
+)
 
 KEY = "verdict-key-0123456789"
 NOW_MS = 1_750_000_000_000
@@ -95,6 +104,9 @@ CASES = [
     C("user_id {}", {"user_id": "{}"}, "error"),
     C("device_id the number 0", {"device_id": 0}, "error"),  # sent as "0": an invalid id
     C("device_id short, user_id good", {"device_id": "abcd"}, "warning"),
+    C("user_id short, device_id all zeros", {"user_id": "abc", "device_id": "00000000-0000-0000-0000-000000000000"},
+      "error"),
+    C("device_id short, user_id invalid", {"device_id": "abc", "user_id": "none"}, "error"),
     C("user_id short, min_id_length=3", {"user_id": "abc", "device_id": None}, "ok", options={"min_id_length": 3}),
     C("user_id too short for min_id_length=8", {"user_id": "user-01", "device_id": None}, "error",
       options={"min_id_length": 8}),
@@ -114,10 +126,16 @@ CASES = [
     C("time long max", {"time": 2**63 - 1}, "error"),  # read as ms, beyond pandas' dates
     C("time a timestamp with an offset", {"time": pd.Timestamp("2025-06-15T10:00:00+02:00")}, "ok"),
     C("time empty, missing_time='upload_time'", {"time": None}, "warning", options={"missing_time": "upload_time"}),
+    C("time an empty text", {"time": ""}, "error"),  # with on_invalid="send", sent as "" (a 400)
+    C("time -1", {"time": -1}, "error"),
+    C("time ISO text before 1970", {"time": "1969-12-31T23:59:59Z"}, "error"),
+    C("time in seconds, time_unit='s'", {"time": 1_750_000_000}, "ok", options={"time_unit": "s"}),
+    C("time beyond a long, time_unit='s'", {"time": 10**17}, "error", options={"time_unit": "s"}),
     # integer keys
     C("event_id 2.5", {"event_id": 2.5}, "error"),
     C("event_id int64 max", {"event_id": 2**63 - 1}, "ok"),
     C("event_id beyond a long", {"event_id": 10**20}, "error"),
+    C("event_id Decimal 2.5", {"event_id": Decimal("2.5")}, "error"),
     C("session_id uint64 above int64", {"session_id": np.uint64(2**63 + 5)}, "error",
       dtypes={"session_id": "uint64"}),
     C("session_id -1", {"session_id": -1}, "ok"),
@@ -136,6 +154,7 @@ CASES = [
     C("price negative (refund)", {"price": -9.99, "quantity": 1}, "ok"),
     C("location_lat 123", {"location_lat": 123.0}, "error"),
     C("location_lat 90", {"location_lat": 90.0}, "ok"),
+    C("location_lat 90.0000001", {"location_lat": 90.0000001}, "error"),
     C("location_lng -180.5", {"location_lng": -180.5}, "error"),
     C("location_lng beyond a long", {"location_lng": 10**20}, "error"),
     C("location_lat as text", {"location_lat": "45.0"}, "error"),
@@ -158,6 +177,8 @@ CASES = [
     C("insert_id 1025 chars", {"insert_id": "i" * 1025}, "error"),
     C("idfa 1025 chars", {"idfa": "i" * 1025}, "error"),
     C("platform a dict", {"platform": {"a": 1}}, "ok"),  # sent as its JSON text
+    C("platform 1024 emoji", {"platform": "\N{GRINNING FACE}" * 1024}, "ok"),  # characters, not bytes
+    C("event_type bytes of 1030 characters", {"event_type": b"x" * 1030}, "error"),
     C("platform a dict of a long string", {"platform": {"a": "x" * 1030}}, "error"),
     # properties (reference, "Event keys" -> event_properties; "General rules")
     C("property 1025 chars", {"event_properties.a": "x" * 1025}, "error"),
@@ -168,6 +189,8 @@ CASES = [
     C("property bytes of 1025 two-byte characters", {"event_properties.a": "é".encode() * 1025}, "error"),
     C("property bytes of 1024 characters", {"event_properties.a": "é".encode() * 1024}, "ok"),
     C("property list with long bytes", {"event_properties.a": ["ok", b"x" * 1025]}, "error"),
+    C("group value a list of long bytes", {"groups.team": [b"x" * 2000]}, "error"),
+    C("plan of long bytes", {"plan": {"branch": b"x" * 2000}}, "error"),
     C("property list with bytes of 600 two-byte characters", {"event_properties.a": ["ok", "é".encode() * 600]}, "ok"),
     C("property name 2000 chars", {"event_properties": {"k" * 2000: 1}}, "ok"),
     C("properties 40 levels", {"event_properties": nested(40)}, "ok"),
@@ -223,6 +246,12 @@ DIFFERENCES = [
         "number that would be stored altered (integer_out_of_range)",
     ),
     (
+        C("property list with an integer beyond 64 bits", {"event_properties.n": [10**20]}, "error"),
+        "ingested",
+        "as for a single value: the server reads 1e+20 and keeps it altered; the validator "
+        "refuses it (integer_out_of_range)",
+    ),
+    (
         C("over the daily quota", {"event_type": "Third"}, "warning",
           before=({"event_type": "First"}, {"event_type": "Second"}), quota=2),
         "failed",
@@ -236,18 +265,21 @@ DIFFERENCES = [
 
 
 def _frame(case: Case) -> pd.DataFrame:
-    rows = [{**BASE, **r} for r in (*case.before, case.row)]
+    frame = _rows([{**BASE, **r} for r in (*case.before, case.row)], case.dtypes)
     index = pd.Index(case.index) if case.index is not None else None
-    columns: dict[str, Any] = {}
-    for name in dict.fromkeys(k for r in rows for k in r):
-        cells = [r.get(name) for r in rows]
-        columns[name] = pd.Series(cells, dtype=case.dtypes.get(name, object)).infer_objects()
-        if name not in case.dtypes and any(isinstance(c, (dict, list)) for c in cells):
-            columns[name] = pd.Series(cells, dtype=object)
-    frame = pd.DataFrame(columns)
     if index is not None:
         frame.index = index
     return frame
+
+
+def _rows(rows: list[dict[str, Any]], dtypes: dict[str, Any]) -> pd.DataFrame:
+    columns: dict[str, Any] = {}
+    for name in dict.fromkeys(k for r in rows for k in r):
+        cells = [r.get(name) for r in rows]
+        columns[name] = pd.Series(cells, dtype=dtypes.get(name, object)).infer_objects()
+        if name not in dtypes and any(isinstance(c, (dict, list)) for c in cells):
+            columns[name] = pd.Series(cells, dtype=object)
+    return pd.DataFrame(columns)
 
 
 def _report(df: pd.DataFrame, case: Case) -> amp.ValidationReport:
@@ -275,14 +307,20 @@ def _verdicts(case: Case) -> tuple[str, str, pd.DataFrame]:
     return local, str(result.rows["status"].iloc[last]), report.failures
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_validator_and_sandbox_agree(case: Case) -> None:
-    local, server, failures = _verdicts(case)
-    assert local == case.verdict, failures[["key", "severity", "reason", "message"]].to_string()
+def _assert_one_verdict(verdict: str, local: str, server: str, failures: pd.DataFrame) -> None:
+    """The validator says ``verdict``; the sandbox refuses exactly the errors; every message
+    is its reason's template in the rules table."""
+    assert local == verdict, failures[["key", "severity", "reason", "message"]].to_string()
     expected = "rejected" if local == "error" else "ingested"
     assert server == expected, f"validator says {local}, sandbox {server}"
     for reason, message in zip(failures["reason"], failures["message"], strict=True):
         assert matches_its_rule(reason, message), (reason, message)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_validator_and_sandbox_agree(case: Case) -> None:
+    local, server, failures = _verdicts(case)
+    _assert_one_verdict(case.verdict, local, server, failures)
 
 
 @pytest.mark.parametrize(("case", "server", "why"), DIFFERENCES, ids=[d[0].name for d in DIFFERENCES])
@@ -293,8 +331,8 @@ def test_documented_differences_hold(case: Case, server: str, why: str) -> None:
 
 # Reasons this table cannot produce: their rows never reach the events API (the rules
 # table's origin says which: key(...) rows without a value are never sent, and Identify's
-# rules are the /identify route's; tests/test_insert_key.py, test_identify_validation.py
-# and test_sandbox_identify.py cover them).
+# rules are the /identify route's: the table below walks them; tests/test_insert_key.py
+# covers the key's).
 _ELSEWHERE = {rule.reason.value for rule in RULES.values() if not rule.origin.reaches_events_api}
 
 
@@ -308,3 +346,109 @@ def test_every_reason_is_in_the_table() -> None:
             seen |= set(_report(df, case).failures["reason"])
     assert seen >= {r.value for r in Reason} - _ELSEWHERE, sorted({r.value for r in Reason} - _ELSEWHERE - seen)
     assert "insert_id_key_missing" in _ELSEWHERE and "daily_quota" not in _ELSEWHERE
+
+
+# -- Identify and Group Identify: validate_identify against the sandbox's /identify and
+# -- /groupidentify (identify-api.md), the same way.
+
+USER = {"user_id": "user-00001", "plan": "pro"}
+GROUP = {"org": "org-00001", "name": "Acme"}
+
+
+@dataclass(frozen=True)
+class IdCase:
+    name: str
+    row: dict[str, Any]
+    verdict: str
+    kind: str = "user"  # "user": identify(); "group": group_identify(group_type="company", group_value="org")
+    options: dict[str, Any] = field(default_factory=dict)  # operations=...
+    before: tuple[dict[str, Any], ...] = ()
+
+
+ID = IdCase
+_ADD, _APPEND = {"operations": {"logins": "add"}}, {"operations": {"tags": "append"}}
+IDENTIFY_CASES = [
+    ID("clean", {}, "ok"),
+    ID("no ids", {"user_id": None}, "error"),
+    ID("user_id null", {"user_id": "null"}, "error"),
+    ID("user_id short alone", {"user_id": "abc"}, "error"),
+    ID("user_id short, device_id good", {"user_id": "abc", "device_id": "device-00001"}, "warning"),
+    ID("device_id all zeros", {"user_id": None, "device_id": "00000000-0000-0000-0000-000000000000"}, "error"),
+    ID("user_id 1025 chars", {"user_id": "u" * 1025}, "error"),
+    ID("user_id a number", {"user_id": 12345678}, "ok"),
+    ID("property 1025 chars", {"plan": "x" * 1025}, "error"),
+    ID("property bytes of 2000 characters", {"plan": b"x" * 2000}, "error"),
+    ID("property 40 levels inside", {"plan": nested(40)}, "error"),  # user_properties is level 1
+    ID("property 39 levels inside", {"plan": nested(39)}, "ok"),
+    ID("add a number", {"logins": 3}, "ok", options=_ADD),
+    ID("add text", {"logins": "x"}, "error", options=_ADD),
+    ID("add a boolean", {"logins": True}, "error", options=_ADD),
+    ID("append a list", {"tags": ["a"]}, "ok", options=_APPEND),
+    ID("append an object", {"tags": {"a": 1}}, "error", options=_APPEND),
+    ID("platform 1025 chars", {"platform": "p" * 1025}, "error"),
+    ID("country without region, city, dma", {"country": "DE"}, "warning"),  # the others are reset
+    ID("the same user twice", {"plan": "team"}, "warning", before=({},)),
+    ID("group clean", {}, "ok", kind="group"),
+    ID("group_value missing", {"org": None}, "error", kind="group"),
+    ID("group_value 1025 chars", {"org": "o" * 1025}, "error", kind="group"),
+    ID("group_value short", {"org": "ab"}, "ok", kind="group"),  # not an id: no length rule
+    ID("group property 1025 chars", {"name": "x" * 1025}, "error", kind="group"),
+    ID("the same group twice", {"name": "Acme Inc"}, "warning", kind="group", before=({},)),
+]
+
+IDENTIFY_DIFFERENCES = [
+    (
+        ID("property integer beyond 64 bits", {"n": 10**20}, "error"),
+        "ingested",
+        "as for events: the server reads 1e+20 and keeps it altered; the validator refuses it "
+        "(integer_out_of_range)",
+    ),
+    (
+        ID("group_value blank", {"org": "  "}, "error", kind="group"),
+        "ingested",
+        "identify-api.md names no rule for a blank group value; the sandbox takes any non-empty "
+        "string, the validator refuses one that is only whitespace (group_missing), as it does a "
+        "blank event_type: it names no group, and would make one called '  '",
+    ),
+]
+
+# Identify's rules that only a frame the size of the limit breaks: 1,801 updates of one
+# user (the client paces a user at 30 a second: a minute of sending) and 1,025 group
+# properties in a row; tests/test_identify_validation.py covers both.
+_AT_SCALE = {Reason.UPDATES_PER_HOUR.value, Reason.TOO_MANY_PROPERTIES.value}
+
+
+def _identify_verdicts(case: IdCase) -> tuple[str, str, pd.DataFrame]:
+    base = USER if case.kind == "user" else GROUP
+    df = _rows([{**base, **r} for r in (*case.before, case.row)], {})
+    group = {"group_type": "company", "group_value": "org"} if case.kind == "group" else {}
+    report = df.amplitude.validate_identify(kind=case.kind, **group, **case.options)
+    send = df.amplitude.identify if case.kind == "user" else df.amplitude.group_identify
+    path = IDENTIFY_PATH if case.kind == "user" else GROUP_IDENTIFY_PATH
+    result = send(api_key=KEY, endpoint="http://127.0.0.1:9" + path, transport=Sandbox().transport(sleep=False),
+                  retry=RetryPolicy.fast(), progress=False, on_invalid="send", **group, **case.options)
+    last = len(df) - 1
+    mine = report.failures.loc[report.failures.index == last, "severity"].tolist()
+    local = "error" if "error" in mine else "warning" if mine else "ok"
+    return local, str(result.rows["status"].iloc[last]), report.failures
+
+
+@pytest.mark.parametrize("case", IDENTIFY_CASES, ids=[c.name for c in IDENTIFY_CASES])
+def test_identify_validator_and_sandbox_agree(case: IdCase) -> None:
+    local, server, failures = _identify_verdicts(case)
+    _assert_one_verdict(case.verdict, local, server, failures)
+
+
+@pytest.mark.parametrize(("case", "server", "why"), IDENTIFY_DIFFERENCES, ids=[d[0].name for d in IDENTIFY_DIFFERENCES])
+def test_identify_documented_differences_hold(case: IdCase, server: str, why: str) -> None:
+    local, got, _ = _identify_verdicts(case)
+    assert (local, got) == (case.verdict, server), why
+
+
+def test_every_identify_reason_is_in_the_table() -> None:
+    """Each of Identify's own rules (origin: identify validation) has a case, but those at scale."""
+    seen: set[str] = set()
+    for case in IDENTIFY_CASES + [d[0] for d in IDENTIFY_DIFFERENCES]:
+        seen |= set(_identify_verdicts(case)[2]["reason"])
+    own = {rule.reason.value for rule in RULES.values() if rule.origin is Origin.IDENTIFY}
+    assert seen >= own - _AT_SCALE, sorted(own - _AT_SCALE - seen)
