@@ -26,8 +26,10 @@ package docstring):
   integer beyond 64 bits reaches these checks as a float (the body is parsed with
   orjson, as a Java server reads it into a double), so it is judged as a float: an
   integer key refuses it, a property keeps it. The client's validator refuses such
-  a property value (``integer_out_of_range``): the one place where the two verdicts
-  differ on purpose, because the number would be stored altered.
+  a property value (``integer_out_of_range``) on purpose, because the number would be
+  stored altered: one of the deliberate differences ``tests/test_one_verdict.py``
+  lists (``DIFFERENCES``), each with its reason; on every other case there the
+  validator's verdict and these checks' agree.
 """
 
 from __future__ import annotations
