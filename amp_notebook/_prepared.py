@@ -37,6 +37,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ._mapping import Const, Field, ResolvedMapping
+from ._rules import fast_text
 from ._times import time_to_ms
 from ._values import NO_TIMES, _number_texts, _source_series, _values, _with_missing
 
@@ -53,9 +54,13 @@ def _is_text(dtype: object) -> bool:
 def _blank_cells(part: pd.Series) -> np.ndarray:
     """Where a column's key text is blank ("" or only whitespace): the encoder leaves the id out.
 
-    Vectorised for text columns (Arrow's strip trims the characters ``str.isspace`` calls
+    Vectorised for text columns and object columns of str (Arrow's strip trims the characters ``str.isspace`` calls
     whitespace, no others: a test holds it); other columns through their texts as sent.
     """
+    if part.dtype == object and ptypes.infer_dtype(part, skipna=True) == "string":
+        # Object columns of str (pandas 2.2's text default): ``.str`` on them is a Python
+        # call per cell; in Arrow (when pyarrow is there) the strip is a C loop.
+        part = fast_text(part)
     if _is_text(part.dtype):
         stripped = part.str.strip().str.len() == 0
         return np.asarray(stripped.to_numpy(dtype=bool, na_value=False), dtype=bool)

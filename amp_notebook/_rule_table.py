@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import functools
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from ._keys import MAX_GROUP_TYPES, MAX_GROUP_VALUES, MAX_NESTING_DEPTH, MAX_STRING_LENGTH
 
@@ -136,10 +137,26 @@ class Rule:
     def message(self, case: str = "", /, **fields: object) -> str:
         """The message of ``case`` with ``fields`` filled in; a field too many or too few
         is a KeyError (a check and its template out of step)."""
-        template = self.messages[case]
-        if not fields.keys() <= _field_names(template):
-            raise KeyError(f"{self.reason.value}[{case!r}] has no field(s) {sorted(fields.keys() - _field_names(template))}")
+        template = self._template(case, fields.keys())
         return template.format(**LIMITS, **fields) if fields or "{" in template else template
+
+    def filler(
+        self, case: str, name: str, convert: Callable[[Any], object] | None = None, /, **fields: object
+    ) -> Callable[[Any], str]:
+        """``message(case, **{name: convert(value)}, **fields)`` as a function of ``value``:
+        the names are checked once, so a check with a message per failing cell pays one
+        call a cell (and the ``convert``)."""
+        fill = functools.partial(self._template(case, {name, *fields}).format, **LIMITS, **fields)
+        if convert is None:
+            return lambda value: fill(**{name: value})
+        return lambda value: fill(**{name: convert(value)})
+
+    def _template(self, case: str, names: Iterable[str]) -> str:
+        template = self.messages[case]
+        unknown = set(names) - _field_names(template)
+        if unknown:
+            raise KeyError(f"{self.reason.value}[{case!r}] has no field(s) {sorted(unknown)}")
+        return template
 
     def severity_of(self, case: str = "") -> Severity:
         """The severity of a case: the rule's, unless the case changes it."""

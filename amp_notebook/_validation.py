@@ -257,8 +257,7 @@ def _said(
     reason: Reason, case: str, name: str, convert: Callable[[Any], object] | None = None, /, **fields: object
 ) -> Callable[[Any], str]:
     """A formatter for _per_value: the per-hit detail (``convert``-ed) fills the field ``name``."""
-    rule = RULES[reason]
-    return lambda d: rule.message(case, **{name: d if convert is None else convert(d)}, **fields)
+    return RULES[reason].filler(case, name, convert, **fields)
 
 
 # -- the rules, per field ----------------------------------------------------------------

@@ -17,6 +17,10 @@ from amp_notebook._encoding import EncodeOptions, encode
 from amp_notebook._mapping import resolve_mapping
 from amp_notebook._prepared import PreparedColumns
 
+# A string-dtype column in both pandas: "str" is one in pandas 3 (the default for text),
+# an object column in pandas 2.2, where "string" is the StringDtype.
+TEXT = "str" if int(pd.__version__.split(".")[0]) >= 3 else "string"
+
 NOW_MS = 1_780_000_000_000
 
 
@@ -112,11 +116,11 @@ def test_the_quota_counts_text_ids_by_the_duplicate_checks_hashes(monkeypatch: p
 
     n = 600
     df = pd.DataFrame({
-        "user_id": pd.Series([f"user-{i % 3:04d}" if i % 7 else None for i in range(n)], dtype="str"),
-        "device_id": pd.Series([f"device-{i % 2:04d}" for i in range(n)], dtype="str"),
+        "user_id": pd.Series([f"user-{i % 3:04d}" if i % 7 else None for i in range(n)], dtype=TEXT),
+        "device_id": pd.Series([f"device-{i % 2:04d}" for i in range(n)], dtype=TEXT),
         "event_type": "Play",
         "time": pd.Timestamp("2026-05-01") + pd.to_timedelta(np.arange(n), unit="s"),
-        "iid": pd.Series([f"i-{i}" for i in range(n)], dtype="str"),
+        "iid": pd.Series([f"i-{i}" for i in range(n)], dtype=TEXT),
     })
     rm = resolve_mapping(df, mapping)
     options = ValidateOptions(now_ms=NOW_MS, daily_quota=150)
