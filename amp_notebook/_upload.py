@@ -96,7 +96,7 @@ def plan(df: pd.DataFrame, mapping: Mapping[str, object] | ResolvedMapping | Non
     # Each device's events go in time order (the scheduler keeps arrival order per device).
     order = send_order(df, rm, encoding, to_send, prepared)
     request_options = {"min_id_length": o.min_id_length} if o.min_id_length is not None else None
-    limits, pacing = _limits_and_pacing(o, to.endpoint.api)
+    limits, pacing = limits_and_pacing(o, to.endpoint.api)
     # Events per device before anything is sent: the scheduler keeps no state for
     # devices pacing cannot hold back (most of them), and the pacing cost is known.
     partitions = PartitionPlan.from_keys(lambda: iter_partition_keys(df, rm, encoding, positions=order, prepared=prepared))
@@ -121,8 +121,9 @@ def plan(df: pd.DataFrame, mapping: Mapping[str, object] | ResolvedMapping | Non
     )
 
 
-def _limits_and_pacing(o: UploadOptions, api: str) -> tuple[Limits, Pacing]:
-    """The request limits and pacing: the API's, tightened by the tier and the explicit options."""
+def limits_and_pacing(o: UploadOptions, api: str) -> tuple[Limits, Pacing]:
+    """The request limits and pacing: the API's, tightened by the tier and the explicit options.
+    (The Dask driver splits these project caps between its partitions.)"""
     tiers = tier_settings(o.tier)
     limits = Limits.for_api(api)
     max_events = o.max_events_per_request or tiers.get("max_events")

@@ -22,13 +22,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import _session
-from .._config import ApiKey, Limits, Pacing, resolve_endpoint, tier_settings
+from .._config import ApiKey, resolve_endpoint
 from .._encoding import EncodeOptions
 from .._exceptions import ConfigurationError, InvalidApiKey, RequestRejected, UploadInterrupted
 from .._jupyter.progress import widget_sink
 from .._options import UploadOptions
 from .._progress import NullSink, make_sink
 from .._progress_model import ProgressUpdate
+from .._upload import limits_and_pacing
 from . import keys
 from .progress import JobProgress
 from .rates import RateSplit, split_rates
@@ -67,15 +68,6 @@ def get_client(client: Client | None) -> Client:
             "    client = Client(LocalCluster(n_workers=2, threads_per_worker=1))\n"
             "(one thread per worker: the upload is CPU-bound Python), or pass client="
         ) from None
-
-
-def _caps(options: UploadOptions, pacing: Pacing) -> tuple[float | None, float | None, int]:
-    """The project's (events/s, requests/s) caps and events per request, as the upload's plan picks them."""
-    tiers = tier_settings(options.tier)
-    eps = options.max_events_per_second or tiers.get("project_eps") or pacing.project_eps
-    rps = options.max_requests_per_second or tiers.get("project_rps") or pacing.project_rps
-    per_request = options.max_events_per_request or tiers.get("max_events") or Limits().max_events
-    return (None if eps is None else float(eps), None if rps is None else float(rps), int(per_request))
 
 
 def _key_source(client: Client, key: ApiKey | None, dry_run: bool) -> str:
@@ -244,11 +236,11 @@ def upload(
 
     routed, parts = route(ddf, rm, encode_options, npartitions=npartitions,
                           assume_partitioned=assume_partitioned, shuffle_method=shuffle_method)
-    pacing_used = o.pacing or Pacing.for_api(ep.api)
-    eps, rps, per_request = _caps(o, pacing_used)
+    # The project's caps as a pandas upload's plan picks them, split between the partitions.
+    limits, pacing_used = limits_and_pacing(o, ep.api)
     split: RateSplit | None = split_rates(
-        eps, rps, threads=sum(client.nthreads().values()), npartitions=parts.npartitions,
-        events_per_request=per_request, safety=pacing_used.safety,
+        pacing_used.project_eps, pacing_used.project_rps, threads=sum(client.nthreads().values()),
+        npartitions=parts.npartitions, events_per_request=limits.max_events, safety=pacing_used.safety,
     )
     sink = make_sink(o.progress, total=0, label=ep.label, widget=widget_sink)
     token = secrets.token_hex(16)
