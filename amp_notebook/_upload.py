@@ -27,7 +27,7 @@ import pandas as pd
 from . import _session
 from ._blame import naming_columns
 from ._client import ClientSettings
-from ._config import Limits, Pacing, resolve_api_key, resolve_endpoint, tier_settings
+from ._config import Endpoint, Limits, Pacing, resolve_api_key, resolve_endpoint, tier_settings
 from ._encoding import EncodeOptions, encode, iter_partition_keys, position_dtype, send_order
 from ._estimate import PacingEstimate
 from ._exceptions import ValidationError
@@ -54,7 +54,7 @@ from ._validation import ValidateOptions, validate_frame
 from ._verify_run import verify_upload
 from ._wire import JSON_EVENTS
 
-__all__ = ["canary_rows", "plan", "skip_invalid", "target", "upload_frame"]
+__all__ = ["canary_rows", "plan", "session_target", "skip_invalid", "target", "upload_frame"]
 
 RESUME = "run it again to finish (insert_ids make the resend safe)"
 
@@ -62,9 +62,16 @@ RESUME = "run it again to finish (insert_ids make the resend safe)"
 def target(api_key: Any, options: UploadOptions) -> Target:
     """Where the events go and the key: the arguments first, then the session (``%amplitude``),
     then ``AMPLITUDE_API_KEY``. Read once per upload, at its way in."""
-    given = _session.merge_defaults(api_key, options.region, options.api, options.endpoint)
-    endpoint = resolve_endpoint(given["region"], given["api"], given["endpoint"])
+    given, endpoint = session_target(api_key, options)
     return Target(endpoint, resolve_api_key(given["api_key"], required=not options.dry_run))
+
+
+def session_target(api_key: Any, options: UploadOptions) -> tuple[dict[str, Any], Endpoint]:
+    """The key, region, api and endpoint as given, the session (``%amplitude``) filling the
+    rest (``_session.merge_defaults``), and the endpoint they name. (The Dask driver reads the
+    target with this too, and leaves the key's environment variable to the workers.)"""
+    given = _session.merge_defaults(api_key, options.region, options.api, options.endpoint)
+    return given, resolve_endpoint(given["region"], given["api"], given["endpoint"])
 
 
 async def upload_frame(df: pd.DataFrame, mapping: Mapping[str, object] | ResolvedMapping | None,

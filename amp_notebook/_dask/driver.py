@@ -21,15 +21,14 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .. import _session
-from .._config import ApiKey, resolve_endpoint
+from .._config import ApiKey
 from .._encoding import EncodeOptions
 from .._exceptions import ConfigurationError, InvalidApiKey, RequestRejected, UploadInterrupted
 from .._jupyter.progress import widget_sink
 from .._options import UploadOptions
 from .._progress import NullSink, make_sink
 from .._progress_model import ProgressUpdate
-from .._upload import limits_and_pacing
+from .._upload import limits_and_pacing, session_target
 from . import keys
 from .progress import JobProgress
 from .rates import RateSplit, split_rates
@@ -219,8 +218,7 @@ def upload(
     if options.transport is not None:
         raise ConfigurationError("transport= is process-local: a Dask upload sends from the workers")
     dry_run = options.dry_run
-    given = _session.merge_defaults(api_key, options.region, options.api, options.endpoint)
-    ep = resolve_endpoint(given["region"], given["api"], given["endpoint"])
+    given, ep = session_target(api_key, options)
     key = ApiKey(given["api_key"]) if given["api_key"] is not None and not dry_run else None
     rm = resolve(ddf, mapping)  # once, for every partition
     o = options
