@@ -43,6 +43,7 @@ from ._validation import (
     ValidateOptions,
     _Collector,
     _per_value,
+    _said,
     _say,
     _Source,
     _source,
@@ -179,7 +180,8 @@ def _frame_wide(df: pd.DataFrame, m: IdentifyMapping) -> pd.DataFrame:
     first_pos = pd.Series(np.flatnonzero(known), index=seen.to_numpy()).groupby(level=0).first()
     labels = df.index.to_flat_index() if isinstance(df.index, pd.MultiIndex) else df.index
     firsts = labels.take(first_pos.reindex(who[later].to_numpy()).to_numpy()).tolist()
-    out.add(src, later, Reason.DUPLICATE_ID, [_say(Reason.DUPLICATE_ID, noun=noun, row=f) for f in firsts], key=key)
+    say = _said(Reason.DUPLICATE_ID, "", "row", None, noun=noun)  # a message per later row: checked once
+    out.add(src, later, Reason.DUPLICATE_ID, [say(f) for f in firsts], key=key)
     if noun == "user":
         nth = seen.groupby(seen.to_numpy()).cumcount().to_numpy()
         over = np.zeros(len(df), dtype=bool)

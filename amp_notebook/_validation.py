@@ -804,9 +804,9 @@ def _duplicate_failures(df: pd.DataFrame, rm: ResolvedMapping, later: np.ndarray
         mask[later[pick]] = True  # later is sorted: messages line up with flatnonzero(mask)
         case = "own" if own_id else "constant" if constant else "key" if rm.insert_id_key is not None else "content"
         fields = {"key": rm.insert_id_key} if case == "key" else {}
-        rows = [f for f, p in zip(firsts, pick, strict=True) if p]
+        say = _said(Reason.DUPLICATE_EVENT, case, "row", None, **fields)  # a message per row: checked once
         out.add(src if own_id else None, mask, Reason.DUPLICATE_EVENT,
-                [_say(Reason.DUPLICATE_EVENT, case, row=f, **fields) for f in rows], case=case, key="insert_id")
+                [say(f) for f, p in zip(firsts, pick, strict=True) if p], case=case, key="insert_id")
     return out.frame(df.index)
 
 
