@@ -42,7 +42,7 @@ from ._dask.validate import DaskValidationReport
 from ._dask.validate import validate as _validate
 from ._encoding import EncodeOptions, iter_events
 from ._mapping import ResolvedMapping
-from ._options import UploadOptions, keyword, takes
+from ._options import UploadOptions, takes
 
 if TYPE_CHECKING:  # pragma: no cover
     import dask.bag as db
@@ -61,12 +61,7 @@ __all__ = [
 ]
 
 
-# The Dask upload's own keywords, beside the pandas upload's options (UploadOptions).
-_ENGINE = [keyword("client", None, "Client | None"), keyword("npartitions", None, "int | None"),
-           keyword("assume_partitioned", False, "bool"), keyword("shuffle_method", None, "str | None")]
-
-
-@takes(UploadOptions, extra=_ENGINE)
+@takes(UploadOptions, extra=_driver.ENGINE_KEYWORDS)
 def upload(ddf: dd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None,
            **keywords: Any) -> DaskUploadResult:
     """Upload ``ddf`` partition by partition on the cluster; the pandas upload's options, plus
@@ -75,7 +70,7 @@ def upload(ddf: dd.DataFrame, api_key: Any = None, mapping: Mapping[str, object]
     return _driver.upload(ddf, api_key, mapping, **keywords)
 
 
-@takes(UploadOptions, extra=_ENGINE)
+@takes(UploadOptions, extra=_driver.ENGINE_KEYWORDS)
 async def upload_async(ddf: dd.DataFrame, api_key: Any = None, mapping: Mapping[str, object] | None = None,
                        **keywords: Any) -> DaskUploadResult:
     """``await`` form of :func:`upload`: the job is watched from a thread; cancelling the
@@ -151,14 +146,14 @@ class DaskAmplitudeAccessor:
         """The mapping that would be used (automatic unless given), as a dict."""
         return resolve(self._frame, mapping).to_dict()
 
-    @takes(UploadOptions, extra=_ENGINE)
+    @takes(UploadOptions, extra=_driver.ENGINE_KEYWORDS)
     def upload(self, api_key: Any = None, mapping: Mapping[str, object] | None = None,
                **keywords: Any) -> DaskUploadResult:
         """Send the rows to Amplitude from the cluster's workers (see amp_notebook.dask.upload)."""
         api_key = hide_key(api_key)  # before anything can raise: see hide_key
         return _driver.upload(self._frame, api_key, mapping, **keywords)
 
-    @takes(UploadOptions, extra=_ENGINE)
+    @takes(UploadOptions, extra=_driver.ENGINE_KEYWORDS)
     async def upload_async(self, api_key: Any = None, mapping: Mapping[str, object] | None = None,
                            **keywords: Any) -> DaskUploadResult:
         """``await ddf.amplitude.upload_async(...)``: the same as upload, for async code."""

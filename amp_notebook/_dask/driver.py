@@ -25,7 +25,7 @@ from .._config import ApiKey
 from .._encoding import EncodeOptions
 from .._exceptions import ConfigurationError, InvalidApiKey, RequestRejected, UploadInterrupted
 from .._jupyter.progress import widget_sink
-from .._options import UploadOptions
+from .._options import UploadOptions, keyword
 from .._progress import NullSink, make_sink
 from .._progress_model import ProgressUpdate
 from .._upload import limits_and_pacing, session_target
@@ -42,6 +42,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
 
 __all__ = ["get_client", "upload"]
+
+# The Dask upload's own keywords, beside the pandas upload's options (UploadOptions): shown in
+# the ways in's signatures (amp_notebook.dask) and named by an unknown keyword's error.
+ENGINE_KEYWORDS = [keyword("client", None, "Client | None"), keyword("npartitions", None, "int | None"),
+                   keyword("assume_partitioned", False, "bool"), keyword("shuffle_method", None, "str | None")]
 
 _last: DaskUploadResult | None = None
 _STOP_WAIT_S = 30.0  # after the stop button: how long the running partitions get to unwind
@@ -214,7 +219,7 @@ def upload(
     """
     global _last
     options = UploadOptions.from_keywords("upload", keywords, options=keywords.pop("options", None),
-                                          extra=("client", "npartitions", "assume_partitioned", "shuffle_method"))
+                                          extra=[p.name for p in ENGINE_KEYWORDS])
     if options.transport is not None:
         raise ConfigurationError("transport= is process-local: a Dask upload sends from the workers")
     dry_run = options.dry_run
