@@ -34,10 +34,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
 
 from ._mapping import Const, Field, ResolvedMapping
-from ._rules import fast_text
+from ._rules import fast_text, is_text_dtype, object_kind
 from ._times import time_to_ms
 from ._values import NO_TIMES, _number_texts, _source_series, _values, _with_missing
 
@@ -46,22 +45,17 @@ __all__ = ["PreparedColumns"]
 SLICE_ROWS = 500_000  # rows converted at once where a whole column is read
 
 
-def _is_text(dtype: object) -> bool:
-    """StringDtype ("str", "string[python]", "string[pyarrow]") or an Arrow string."""
-    return isinstance(dtype, pd.StringDtype) or (isinstance(dtype, pd.ArrowDtype) and dtype.kind == "U")
-
-
 def _blank_cells(part: pd.Series) -> np.ndarray:
     """Where a column's key text is blank ("" or only whitespace): the encoder leaves the id out.
 
     Vectorised for text columns and object columns of str (Arrow's strip trims the characters ``str.isspace`` calls
     whitespace, no others: a test holds it); other columns through their texts as sent.
     """
-    if part.dtype == object and ptypes.infer_dtype(part, skipna=True) == "string":
+    if object_kind(part) == "string":
         # Object columns of str (pandas 2.2's text default): ``.str`` on them is a Python
         # call per cell; in Arrow (when pyarrow is there) the strip is a C loop.
         part = fast_text(part)
-    if _is_text(part.dtype):
+    if is_text_dtype(part.dtype):
         stripped = part.str.strip().str.len() == 0
         return np.asarray(stripped.to_numpy(dtype=bool, na_value=False), dtype=bool)
     if _number_texts(part.iloc[:0]) is not None:  # digits and number texts are never blank
@@ -124,9 +118,7 @@ class PreparedColumns:
     def _keeps_time(self, series: pd.Series) -> bool:
         """Text times are parsed once and kept; a text column never warns about units."""
         if self._keep_time is None:
-            self._keep_time = _is_text(series.dtype) or (
-                ptypes.is_object_dtype(series.dtype) and pd.api.types.infer_dtype(series, skipna=True) == "string"
-            )
+            self._keep_time = is_text_dtype(series.dtype) or object_kind(series) == "string"
         return self._keep_time
 
     def _parse_all(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
