@@ -58,7 +58,7 @@ from ._exceptions import ConfigurationError
 from ._key_ids import KeyIds
 from ._keys import EVENT_KEYS, NESTED_KEYS
 from ._mapping import Const, Field, ResolvedMapping
-from ._prepared import PreparedColumns
+from ._prepared import PreparedColumns, prepared_for
 from ._send_as_is import as_is, as_is_time
 from ._times import check_tz, time_to_ms
 from ._values import (
@@ -156,7 +156,7 @@ def send_order(
     n = len(df) if positions is None else len(positions)
     if field is None or isinstance(field.source, Const) or n == 0:
         return positions
-    columns = _prepared_for(df, rm, options, prepared)
+    columns = prepared_for(df, rm, options.tz, options.time_unit, prepared)
 
     def times(start: int) -> np.ndarray:
         rows = slice(start, start + _TIME_SLICE) if positions is None else positions[start : start + _TIME_SLICE]
@@ -184,15 +184,6 @@ def send_order(
     if positions is None:
         return order.astype(position_dtype(n))
     return np.asarray(positions)[order]
-
-
-def _prepared_for(
-    df: pd.DataFrame, rm: ResolvedMapping, options: EncodeOptions, prepared: PreparedColumns | None
-) -> PreparedColumns:
-    """The upload's converted columns when they are of this frame and options, else new ones."""
-    if prepared is not None and prepared.serves(df, rm, options.tz, options.time_unit):
-        return prepared
-    return PreparedColumns(df, rm, tz=options.tz, time_unit=options.time_unit)
 
 
 def sort_positions(
@@ -311,7 +302,7 @@ class _Plan:
     ) -> None:
         self.options = options
         self.as_is = dict(send_as_is or {})
-        self.prepared = _prepared_for(df, rm, options, prepared)
+        self.prepared = prepared_for(df, rm, options.tz, options.time_unit, prepared)
         # Nested fields grouped by key (whole-object first), so the builder sees them together.
         order = {k: i for i, k in enumerate(EVENT_KEYS)}
         fields = sorted(

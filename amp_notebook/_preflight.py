@@ -38,7 +38,7 @@ import pandas as pd
 from ._encoding import EncodeOptions
 from ._mapping import Const, Field, ResolvedMapping, first_column
 from ._plan import key_hashes
-from ._prepared import PreparedColumns
+from ._prepared import PreparedColumns, prepared_for
 from ._rule_table import RULES, Reason
 from ._times import time_to_ms
 from ._values import _source_series, field_values
@@ -215,8 +215,7 @@ def over_daily_quota(
     the text ids' first pass, made from the duplicate check's hashes."""
     if len(df) <= quota:
         return []
-    if prepared is None:
-        prepared = PreparedColumns(df, rm, tz=options.tz, time_unit=options.time_unit)
+    prepared = prepared_for(df, rm, options.tz, options.time_unit, prepared)
     found: list[Finding] = []
     for key, noun in (("device_id", "device"), ("user_id", "user")):
         field = rm.get(key)
@@ -321,8 +320,7 @@ def findings(
     if not len(df):
         return []
     options = EncodeOptions(tz=tz, time_unit=time_unit)  # type: ignore[arg-type]
-    if prepared is None or not prepared.serves(df, rm, tz, time_unit):
-        prepared = PreparedColumns(df, rm, tz=tz, time_unit=time_unit)
+    prepared = prepared_for(df, rm, tz, time_unit, prepared)
     out: list[Finding] = []
     if quota is not None:
         out += over_daily_quota(df, rm, options, quota, prepared, counted)

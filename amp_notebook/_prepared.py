@@ -40,7 +40,7 @@ from ._rules import fast_text, is_text_dtype, object_kind
 from ._times import time_to_ms
 from ._values import NO_TIMES, _number_texts, _source_series, _values, _with_missing
 
-__all__ = ["PreparedColumns"]
+__all__ = ["PreparedColumns", "prepared_for"]
 
 SLICE_ROWS = 500_000  # rows converted at once where a whole column is read
 
@@ -162,3 +162,13 @@ class PreparedColumns:
             return _with_missing(texts, mask), True
         return texts, maybe_missing
 
+
+
+def prepared_for(
+    df: pd.DataFrame, rm: ResolvedMapping, tz: str, time_unit: str | None, given: PreparedColumns | None
+) -> PreparedColumns:
+    """``given`` (the upload's converted columns) when it serves this frame, mapping and way of
+    reading times; else new ones, for a caller without the upload's (a test, a direct call)."""
+    if given is not None and given.serves(df, rm, tz, time_unit):
+        return given
+    return PreparedColumns(df, rm, tz=tz, time_unit=time_unit)
